@@ -1,0 +1,46 @@
+"""Pure array functions: the math of every layer, forward and backward, with no state.
+
+Layers in :mod:`convnp.layers` are thin wrappers that own parameters, cache what backward needs
+and call these functions. The ``*_naive`` functions are loop versions kept as test oracles and as
+the reference the explanations show.
+"""
+
+from .activations import (
+    elu,
+    elu_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    log_softmax,
+    relu,
+    relu_backward,
+    selu,
+    selu_backward,
+    sigmoid,
+    sigmoid_backward,
+    softmax,
+    softmax_backward,
+    softplus,
+    softplus_backward,
+    tanh,
+    tanh_backward,
+)
+from .conv import (
+    ConvCache,
+    conv2d_backward,
+    conv2d_backward_naive,
+    conv2d_forward,
+    conv2d_forward_naive,
+)
+from .im2col import col2im, col2im_naive, im2col, im2col_naive
+from .linear import linear_backward, linear_forward
+from .pooling import (
+    PoolCache,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    pool2d_backward_naive,
+    pool2d_naive,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,153 @@
+"""2-D convolution (cross-correlation, as torch.nn.Conv2d): forward and backward.
+
+Forward, for output channel o at position (i, j)::
+
+    y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] * x_pad[n, c, i*SH + p, j*SW + q]
+
+As matrices, with ``X_col`` the (N*OH*OW, KH*KW*C) window matrix and ``W2`` the weights as
+(O, KH*KW*C): ``Y = X_col @ W2.T + b``. Backward follows from the matrix form::
+
+    dW2 = dY.T @ X_col        db = sum over rows of dY        dX_col = dY @ W2
+
+and ``dx`` is ``dX_col`` folded back onto the image (the adjoint of the window unfolding).
+The fast path builds ``X_col`` from channels-last memory with columns ordered (kh, kw, c); the
+public :func:`convnp.functional.im2col` uses the (c, kh, kw) order of the textbook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._args import output_hw, padding_amounts, pair
+from .windows import crop_to_nchw, pad_channels_last, scatter_add_windows, window_view
+
+
+@dataclass
+class ConvCache:
+    """What :func:`conv2d_backward` needs from the forward pass."""
+
+    columns: np.ndarray  # (N*OH*OW, KH*KW*C) window matrix, columns ordered (kh, kw, c)
+    weight_2d: np.ndarray  # (O, KH*KW*C), same column order
+    kernel: tuple  # (KH, KW)
+    x_shape: tuple
+    padded_shape: tuple  # (N, Hp, Wp, C)
+    stride: tuple
+    pads: tuple  # (top, bottom, left, right)
+    out_hw: tuple
+    has_bias: bool
+
+
+def conv_geometry(x_shape, weight_shape, stride, padding, who="conv2d"):
+    """Validate shapes and return ``(kernel, stride, pads, out_hw)`` for a convolution."""
+    kernel = tuple(weight_shape[2:])
+    stride = pair(stride, "stride")
+    pads = padding_amounts(padding, kernel, stride)
+    out_hw = output_hw(x_shape[2:], kernel, stride, pads, who)
+    return kernel, stride, pads, out_hw
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
+    """Convolve a batch of images with a bank of filters.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    weight : ndarray, shape (O, C, KH, KW)
+    bias : ndarray, shape (O,), or None
+    stride : int or (int, int)
+    padding : int, (int, int), 'valid' or 'same'
+
+    Returns
+    -------
+    y : ndarray, shape (N, O, OH, OW)
+        An NCHW view of channels-last memory (the layout the next kernel wants).
+    cache : ConvCache
+        Pass to :func:`conv2d_backward`.
+    """
+    kernel, stride, pads, (oh, ow) = conv_geometry(x.shape, weight.shape, stride, padding)
+    n, out_channels = x.shape[0], weight.shape[0]
+    padded = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
+    windows = window_view(padded, kernel, stride, (oh, ow))  # (N, OH, OW, KH, KW, C)
+    columns = windows.reshape(n * oh * ow, -1)  # (N*OH*OW, KH*KW*C), one copy
+    weight_2d = weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)  # (O, KH*KW*C)
+    y_2d = columns @ weight_2d.T  # (N*OH*OW, O)
+    if bias is not None:
+        y_2d += bias
+    y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
+    cache = ConvCache(columns, weight_2d, kernel, x.shape, padded.shape, stride, pads, (oh, ow),
+                      bias is not None)
+    return y, cache
+
+
+def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
+    """Gradients of a convolution.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, O, OH, OW)
+        d loss / d y.
+    cache : ConvCache
+        From :func:`conv2d_forward`.
+    need_input_grad : bool
+        False skips ``dx`` (the first layer of a network never needs it).
+
+    Returns
+    -------
+    dx : ndarray (N, C, H, W) or None
+    dweight : ndarray (O, C, KH, KW)
+    dbias : ndarray (O,) or None
+    """
+    n, c, h, w = cache.x_shape
+    out_channels = cache.weight_2d.shape[0]
+    kh, kw = cache.kernel
+    dy_2d = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O)
+    dweight_2d = dy_2d.T @ cache.columns  # (O, KH*KW*C)
+    dweight = dweight_2d.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)  # (O, C, KH, KW)
+    dbias = dy_2d.sum(axis=0) if cache.has_bias else None
+    dx = None
+    if need_input_grad:
+        dcolumns = dy_2d @ cache.weight_2d  # (N*OH*OW, KH*KW*C)
+        grad_windows = dcolumns.reshape(n, *cache.out_hw, kh, kw, c)  # (N, OH, OW, KH, KW, C)
+        grad_padded = scatter_add_windows(grad_windows, cache.padded_shape, cache.stride)
+        dx = crop_to_nchw(grad_padded, cache.pads, (h, w))  # (N, C, H, W) view
+    return dx, np.ascontiguousarray(dweight), dbias
+
+
+def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
+    """Loop version of :func:`conv2d_forward`: one dot product per output element (test oracle)."""
+    (kh, kw), (sh, sw), pads, (oh, ow) = conv_geometry(x.shape, weight.shape, stride, padding)
+    x_padded = np.pad(x, ((0, 0), (0, 0), pads[:2], pads[2:]))
+    n, out_channels = x.shape[0], weight.shape[0]
+    y = np.zeros((n, out_channels, oh, ow), dtype=np.result_type(x, weight))
+    for b in range(n):
+        for o in range(out_channels):
+            for i in range(oh):
+                for j in range(ow):
+                    window = x_padded[b, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    y[b, o, i, j] = np.sum(window * weight[o]) + (0 if bias is None else bias[o])
+    return y
+
+
+def conv2d_backward_naive(dy, x, weight, stride=1, padding=0, has_bias=True):
+    """Loop version of :func:`conv2d_backward` (test oracle and the explanations' reference).
+
+    Each output gradient ``dy[n, o, i, j]`` flows back along the same multiply it came from:
+    to the weights as ``dy * window`` and to the input window as ``dy * w[o]``.
+    """
+    (kh, kw), (sh, sw), pads, (oh, ow) = conv_geometry(x.shape, weight.shape, stride, padding)
+    x_padded = np.pad(x, ((0, 0), (0, 0), pads[:2], pads[2:]))
+    dx_padded = np.zeros_like(x_padded)
+    dweight = np.zeros_like(weight)
+    for b in range(dy.shape[0]):
+        for o in range(dy.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+                    dweight[o] += dy[b, o, i, j] * x_padded[b, :, rows, cols]
+                    dx_padded[b, :, rows, cols] += dy[b, o, i, j] * weight[o]
+    h, w = x.shape[2:]
+    dx = dx_padded[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+    dbias = dy.sum(axis=(0, 2, 3)) if has_bias else None
+    return dx, dweight, dbias

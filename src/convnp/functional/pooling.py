@@ -1,0 +1,152 @@
+"""Max and average pooling over (KH, KW) windows: forward and backward.
+
+Both fast paths loop over the KH*KW kernel offsets only; each step is one vectorised operation
+on a strided slice of the whole (channels-last) batch.
+
+Max pooling: ``y = max over the window``; the gradient flows only to the element that was the
+maximum, the first one in row-major window order on ties (torch's rule; real images are full of
+exact ties such as zeros). Padding is -inf, so it is never chosen.
+
+Average pooling: ``y = sum over the window / (KH*KW)`` with zero padding counted in the mean
+(torch's ``count_include_pad=True``); every element of a window receives ``dy / (KH*KW)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._args import output_hw, padding_amounts, pair
+from .windows import crop_to_nchw, offset_slice, pad_channels_last
+
+
+@dataclass
+class PoolCache:
+    """What the pooling backward passes need from the forward pass."""
+
+    x_shape: tuple
+    padded_shape: tuple  # (N, Hp, Wp, C)
+    kernel: tuple
+    stride: tuple
+    pads: tuple  # (top, bottom, left, right)
+    out_hw: tuple
+    argmax: np.ndarray | None = None  # (N, OH, OW, C): kernel offset index k = p*KW + q of the max
+
+
+def pool_geometry(x_shape, kernel_size, stride, padding, who="pool2d"):
+    """Validate pooling arguments and return ``(kernel, stride, pads, out_hw)``."""
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    pads = padding_amounts(padding, kernel, stride)
+    if pads[0] > kernel[0] // 2 or pads[2] > kernel[1] // 2:
+        raise ValueError(f"{who}: padding {pads[0], pads[2]} must be at most half the kernel size "
+                         f"{kernel} (as in torch)")
+    return kernel, stride, pads, output_hw(x_shape[2:], kernel, stride, pads, who)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """Maximum over each window.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None (= kernel_size)
+    padding : int or (int, int), implicit -inf padding
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, OH, OW) (NCHW view of channels-last memory)
+    cache : PoolCache, with the argmax offset of every output element.
+    """
+    kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
+    padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
+    y = padded[offset_slice(0, 0, stride, out_hw)].copy()  # (N, OH, OW, C): offset (0, 0) first
+    argmax = np.zeros(y.shape, dtype=np.int16)
+    for k in range(1, kernel[0] * kernel[1]):
+        candidate = padded[offset_slice(k // kernel[1], k % kernel[1], stride, out_hw)]
+        # Strictly greater keeps the first maximum on ties; NaN wins, so it propagates as in torch.
+        better = (candidate > y) | np.isnan(candidate)
+        np.copyto(y, candidate, where=better)
+        np.copyto(argmax, k, where=better)
+    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, argmax)
+    return y.transpose(0, 3, 1, 2), cache  # (N, C, OH, OW) view
+
+
+def max_pool2d_backward(dy, cache: PoolCache):
+    """Route each ``dy`` element to the input element that was its window's maximum.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W); overlapping windows add up.
+    """
+    dy_nhwc = dy.transpose(0, 2, 3, 1)  # (N, OH, OW, C) view
+    grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
+    kh, kw = cache.kernel
+    for k in range(kh * kw):
+        routed = dy_nhwc * (cache.argmax == k)  # dy where offset k was the max, else 0
+        grad_padded[offset_slice(k // kw, k % kw, cache.stride, cache.out_hw)] += routed
+    return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """Mean over each window, zero padding included in the count.
+
+    Parameters and returns as :func:`max_pool2d_forward` (the cache has no argmax).
+    """
+    kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
+    padded = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
+    y = padded[offset_slice(0, 0, stride, out_hw)].copy()  # (N, OH, OW, C)
+    for k in range(1, kernel[0] * kernel[1]):
+        y += padded[offset_slice(k // kernel[1], k % kernel[1], stride, out_hw)]
+    y /= kernel[0] * kernel[1]
+    return y.transpose(0, 3, 1, 2), PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw)
+
+
+def avg_pool2d_backward(dy, cache: PoolCache):
+    """Share each ``dy`` element equally among the KH*KW elements of its window."""
+    kh, kw = cache.kernel
+    shared = dy.transpose(0, 2, 3, 1) / (kh * kw)  # (N, OH, OW, C)
+    grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
+    for k in range(kh * kw):
+        grad_padded[offset_slice(k // kw, k % kw, cache.stride, cache.out_hw)] += shared
+    return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
+
+
+def _naive_windows(x, kernel_size, stride, padding, fill):
+    """Yield ``(n, c, i, j, rows, cols, padded)`` for every window (helper of the naive oracles)."""
+    (kh, kw), (sh, sw), pads, (oh, ow) = pool_geometry(x.shape, kernel_size, stride, padding)
+    padded = np.pad(x, ((0, 0), (0, 0), pads[:2], pads[2:]), constant_values=fill)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    yield n, c, i, j, slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw), padded
+
+
+def pool2d_naive(x, kernel_size, stride=None, padding=0, mode="max"):
+    """Loop version of max/avg pooling forward (test oracle)."""
+    kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding)
+    y = np.zeros(x.shape[:2] + out_hw, dtype=x.dtype)
+    fill = -np.inf if mode == "max" else 0.0
+    for n, c, i, j, rows, cols, padded in _naive_windows(x, kernel, stride, padding, fill):
+        window = padded[n, c, rows, cols]
+        y[n, c, i, j] = window.max() if mode == "max" else window.mean()
+    return y
+
+
+def pool2d_backward_naive(dy, x, kernel_size, stride=None, padding=0, mode="max"):
+    """Loop version of max/avg pooling backward (test oracle): first maximum wins on ties."""
+    kernel, stride, pads, _ = pool_geometry(x.shape, kernel_size, stride, padding)
+    fill = -np.inf if mode == "max" else 0.0
+    dx_padded = np.zeros((x.shape[0], x.shape[1], x.shape[2] + pads[0] + pads[1],
+                          x.shape[3] + pads[2] + pads[3]), dtype=dy.dtype)
+    for n, c, i, j, rows, cols, padded in _naive_windows(x, kernel, stride, padding, fill):
+        if mode == "max":
+            p, q = np.unravel_index(np.argmax(padded[n, c, rows, cols]), kernel)
+            dx_padded[n, c, rows.start + p, cols.start + q] += dy[n, c, i, j]
+        else:
+            dx_padded[n, c, rows, cols] += dy[n, c, i, j] / (kernel[0] * kernel[1])
+    h, w = x.shape[2:]
+    return dx_padded[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]

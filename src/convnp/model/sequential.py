@@ -1,0 +1,144 @@
+"""Sequential: layers applied in order, with the explicit forward/backward loop and Keras' fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..layers.base import Layer
+from . import training
+
+
+class Sequential(Layer):
+    """A stack of layers: ``forward`` runs them in order, ``backward`` in reverse.
+
+    Parameters
+    ----------
+    *layers : Layer
+        Applied first to last. ``model.layers`` is the list; ``model[i]`` one layer,
+        ``model[a:b]`` a Sequential sharing those layers.
+
+    Names of parameters follow torch (``"0.weight"``, ``"3.bias"``, ``"2.1.weight"`` for a
+    nested Sequential), so ``state_dict`` / ``load_state_dict`` exchange weights with an
+    equivalent ``torch.nn.Sequential`` without transposes.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: argument {index} must be a layer such as "
+                                f"cn.Conv2d(...), got {type(layer).__name__}")
+        self.layers = list(layers)
+        self.stop_training = False
+
+    def children(self):
+        return {str(index): layer for index, layer in enumerate(self.layers)}
+
+    def forward(self, x):
+        """Apply every layer in order. Errors name the failing layer's index."""
+        for index, layer in enumerate(self.layers):
+            try:
+                x = layer.forward(x)
+            except (ValueError, TypeError) as error:
+                if type(error) not in (ValueError, TypeError):
+                    raise
+                raise type(error)(f"layer {index} {error}") from None
+        return x
+
+    def backward(self, dy):
+        """Back-propagate ``dy`` (d loss / d output) through every layer in reverse.
+
+        Fills each Parameter's ``grad`` and returns d loss / d input (None when the first
+        layer was told it needs no input gradient).
+        """
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
+        return self.layers[index]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def summary(self, input_shape) -> str:
+        """A table of layers, output shapes and parameter counts (Keras' ``summary``).
+
+        Parameters
+        ----------
+        input_shape : tuple
+            Shape of one sample without the batch axis, e.g. ``(1, 28, 28)``. A forward pass
+            on a zero batch of one sample (in eval mode) finds the output shapes.
+        """
+        x = np.zeros((1, *input_shape), dtype=training.model_dtype(self))
+        rows, was_training = [], self.training
+        self.eval()
+        try:
+            for index, layer in enumerate(self.layers):
+                x = self[index:index + 1].forward(x)
+                count = sum(p.size for p in layer.parameters())
+                rows.append((f"{index}: {layer!r}", f"(N, {', '.join(map(str, x.shape[1:]))})", count))
+        finally:
+            self.train(was_training)
+        widths = [max(len(row[0]) for row in rows + [("Layer", "", 0)]) + 2, 22, 12]
+        line = "=" * sum(widths)
+        text = [f"{'Layer':<{widths[0]}}{'Output shape':<{widths[1]}}{'Param #':>{widths[2]}}", line]
+        text += [f"{name:<{widths[0]}}{shape:<{widths[1]}}{count:>{widths[2]},}"
+                 for name, shape, count in rows]
+        total = sum(math.prod(p.shape) for p in self.parameters())
+        text += [line, f"Input shape: (N, {', '.join(map(str, input_shape))})",
+                 f"Total params: {total:,}"]
+        return "\n".join(text)
+
+    def fit(self, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
+            shuffle=True, seed=None, callbacks=(), verbose=True):
+        """Train on ``(x, y)`` in mini-batches (Keras' ``fit``).
+
+        Parameters
+        ----------
+        x : ndarray (N, ...) floating; y : ndarray (N,) int labels or (N, K) targets
+        loss : a loss object, e.g. ``cn.CrossEntropyLoss()``
+        optimizer : e.g. ``cn.optim.Adam(model.parameters())``
+        epochs, batch_size : int
+        validation_data : (x_val, y_val), optional, evaluated after every epoch
+        shuffle : bool; seed : int or None (the shuffling order is reproducible with a seed)
+        callbacks : iterable of :class:`convnp.Callback` (or objects with some of its hooks)
+        verbose : bool, a progress bar per epoch (loss, accuracy, img/s) and an epoch line
+
+        Returns
+        -------
+        History, with ``history.history["loss"]``, ``["accuracy"]`` and ``val_*`` per epoch.
+
+        Raises
+        ------
+        NonFiniteLossError (a FloatingPointError) if the loss becomes NaN/inf, naming the batch.
+        """
+        return training.fit(self, x, y, loss=loss, optimizer=optimizer, epochs=epochs,
+                            batch_size=batch_size, validation_data=validation_data,
+                            shuffle=shuffle, seed=seed, callbacks=callbacks, verbose=verbose)
+
+    def evaluate(self, x, y, *, loss=None, batch_size=256) -> dict:
+        """``{"loss": …, "accuracy": …}`` over ``(x, y)`` in eval mode (loss only if given)."""
+        return training.evaluate(self, x, y, loss=loss, batch_size=batch_size)
+
+    def predict(self, x, batch_size=256) -> np.ndarray:
+        """Model outputs (e.g. logits) for ``x``, in eval mode, computed in batches."""
+        return training.predict(self, x, batch_size=batch_size)
+
+    def save(self, path) -> None:
+        """Write the architecture (JSON) and weights to one ``.npz`` file, atomically."""
+        from .serialization import save_model
+
+        save_model(self, path)
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({index}): " + repr(layer).replace("\n", "\n  ")
+                        for index, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)" if self.layers else "Sequential()"

@@ -1,0 +1,184 @@
+"""The Keras-like loop: ``fit`` (mini-batch training), ``evaluate`` and ``predict``.
+
+Each training step is exactly the explicit loop a reader would write by hand::
+
+    logits = model.forward(x_batch)
+    value = loss(logits, y_batch)
+    model.backward(loss.backward())
+    optimizer.step()
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .callbacks import History, call_hook
+
+
+class NonFiniteLossError(FloatingPointError, RuntimeError):
+    """The loss became NaN or infinite during ``fit`` (message names epoch and batch)."""
+
+
+def model_dtype(model) -> np.dtype:
+    """The dtype of the model's parameters (float32 if it has none)."""
+    params = model.parameters()
+    return params[0].dtype if params else np.dtype(np.float32)
+
+
+def check_data(x, y, who: str, need_y: bool = True) -> None:
+    """Clear errors for data ``fit``/``evaluate``/``predict`` cannot use."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{who}: x must be a NumPy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{who}: x has dtype {x.dtype}; convert it to floating point first, "
+                        f"e.g. x.astype(np.float32) / 255 for 8-bit images")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"{who}: x must have shape (N, ...) with N >= 1, got {x.shape}")
+    if need_y and (not isinstance(y, np.ndarray) or len(y) != len(x)):
+        got = len(y) if hasattr(y, "__len__") else type(y).__name__
+        raise ValueError(f"{who}: x has {len(x)} samples but y has {got}")
+
+
+def _positive(value, name, who):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{who}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def correct_count(output, y) -> int | None:
+    """Correct predictions in a batch, or None when the task is not classification.
+
+    Classification means (N, K) outputs with K > 1 and integer labels (N,) or probabilities (N, K).
+    """
+    if output.ndim != 2 or output.shape[1] < 2:
+        return None
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        labels = y
+    elif y.shape == output.shape:
+        labels = y.argmax(axis=1)
+    else:
+        return None
+    return int(np.count_nonzero(output.argmax(axis=1) == labels))
+
+
+def batch_slices(n: int, batch_size: int):
+    """Consecutive ``slice`` objects covering ``range(n)`` in steps of ``batch_size``."""
+    return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+
+def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
+        shuffle=True, seed=None, callbacks=(), verbose=True) -> History:
+    """Train ``model`` with mini-batches; see :meth:`convnp.Sequential.fit`."""
+    check_data(x, y, "fit")
+    epochs = _positive(epochs, "epochs", "fit")
+    batch_size = _positive(batch_size, "batch_size", "fit")
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
+        check_data(*validation_data, "fit (validation_data)")
+    history = History()
+    callbacks = [history, *callbacks]
+    for callback in callbacks:
+        if hasattr(callback, "set_model"):
+            callback.set_model(model)
+    rng = np.random.default_rng(seed)
+    model.stop_training = False
+    call_hook(callbacks, "on_train_begin", {})
+    for epoch in range(epochs):
+        call_hook(callbacks, "on_epoch_begin", epoch, {})
+        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        logs = _train_epoch(model, x, y, order, loss, optimizer, batch_size, callbacks,
+                            f"Epoch {epoch + 1}/{epochs}", verbose)
+        if validation_data is not None:
+            scores = evaluate(model, *validation_data, loss=loss, batch_size=max(batch_size, 256))
+            logs.update({f"val_{key}": value for key, value in scores.items()})
+        call_hook(callbacks, "on_epoch_end", epoch, logs)
+        if verbose:
+            summary = "  ".join(f"{key} {value:.4f}" for key, value in logs.items())
+            print(f"Epoch {epoch + 1}/{epochs}  {summary}", file=sys.stderr)
+        if model.stop_training:
+            break
+    call_hook(callbacks, "on_train_end", dict(history.history))
+    return history
+
+
+def _train_epoch(model, x, y, order, loss, optimizer, batch_size, callbacks, title, verbose):
+    """One pass over ``x`` in the given sample order; returns the epoch's mean loss/accuracy."""
+    model.train()
+    dtype = model_dtype(model)
+    total_loss, total_correct, seen, classification = 0.0, 0, 0, True
+    started = time.perf_counter()
+    bar = tqdm(batch_slices(len(x), batch_size), desc=title, unit="batch", leave=False,
+               disable=not verbose, file=sys.stderr)
+    for batch, part in enumerate(bar):
+        index = order[part]
+        x_batch, y_batch = x[index].astype(dtype, copy=False), y[index]
+        call_hook(callbacks, "on_train_batch_begin", batch, {"size": len(index)})
+        output = model.forward(x_batch)
+        value = loss(output, y_batch)
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"fit: the loss became {value} in {title.lower()}, batch {batch} (samples "
+                f"{part.start}..{part.stop - 1} of the shuffled order); lower the learning rate or "
+                f"check the data for NaN/inf")
+        model.backward(loss.backward())
+        optimizer.step()
+        correct = correct_count(output, y_batch)
+        classification = classification and correct is not None
+        total_loss, seen = total_loss + value * len(index), seen + len(index)
+        total_correct += correct or 0
+        logs = {"loss": value}
+        if correct is not None:
+            logs["accuracy"] = correct / len(index)
+        call_hook(callbacks, "on_train_batch_end", batch, logs)
+        rate = seen / max(time.perf_counter() - started, 1e-9)
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_correct / seen:.4f}",
+                        img_s=f"{rate:.0f}", refresh=False)
+    bar.close()
+    logs = {"loss": total_loss / seen}
+    if classification:
+        logs["accuracy"] = total_correct / seen
+    return logs
+
+
+def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
+    """Mean loss (when ``loss`` is given) and accuracy (classification) over ``x``, in eval mode."""
+    check_data(x, y, "evaluate")
+    batch_size = _positive(batch_size, "batch_size", "evaluate")
+    was_training, dtype = model.training, model_dtype(model)
+    model.eval()
+    try:
+        total_loss, total_correct, classification = 0.0, 0, True
+        for part in batch_slices(len(x), batch_size):
+            output = model.forward(x[part].astype(dtype, copy=False))
+            if loss is not None:
+                total_loss += loss(output, y[part]) * len(output)
+            correct = correct_count(output, y[part])
+            classification = classification and correct is not None
+            total_correct += correct or 0
+    finally:
+        model.train(was_training)
+    scores = {} if loss is None else {"loss": total_loss / len(x)}
+    if classification:
+        scores["accuracy"] = total_correct / len(x)
+    return scores
+
+
+def predict(model, x, batch_size=256) -> np.ndarray:
+    """Model outputs for every sample of ``x``, computed in eval mode in batches."""
+    check_data(x, None, "predict", need_y=False)
+    batch_size = _positive(batch_size, "batch_size", "predict")
+    was_training, dtype = model.training, model_dtype(model)
+    model.eval()
+    try:
+        outputs = [model.forward(x[part].astype(dtype, copy=False))
+                   for part in batch_slices(len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outputs, axis=0)
