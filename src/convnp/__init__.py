@@ -10,7 +10,7 @@ math), proven equal to PyTorch's. Typical use::
                         optimizer=cn.optim.Adam(model.parameters()), epochs=2)
 """
 
-from . import functional, optim
+from . import datasets, functional, optim
 from .gradcheck import GradcheckError, gradcheck
 from .layers import (
     ELU,
@@ -38,5 +38,5 @@ __all__ = [
     "Parameter", "Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
     "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "Softmax", "Sequential",
     "CrossEntropyLoss", "MSELoss", "Loss", "Callback", "History", "NonFiniteLossError",
-    "load_model", "gradcheck", "GradcheckError", "functional", "optim", "__version__",
+    "load_model", "gradcheck", "GradcheckError", "functional", "optim", "datasets", "__version__",
 ]

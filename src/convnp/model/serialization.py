@@ -67,28 +67,52 @@ def load_model(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_model: no such file: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("it holds a single array, not a saved model")
-            arrays = {key: data[key] for key in data.files}
-    except ValueError as error:
-        if "pickle" in str(error):
-            error = "it contains pickled Python objects, which convnp refuses to load because " \
-                    "unpickling can run arbitrary code"
-        raise ValueError(f"load_model: {path} is not a convnp model file: {error}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(f"load_model: {path} is not a readable .npz model file ({error})") from None
+    arrays = _read_npz(path)
     if META_KEY not in arrays:
         raise ValueError(f"load_model: {path} has no '{META_KEY}' architecture record; "
                          f"was it written by Sequential.save?")
-    meta = json.loads(str(arrays.pop(META_KEY)))
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"load_model: {path} has format {meta.get('format')}, this convnp reads "
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+        version = meta.get("format")
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"load_model: {path} has a malformed architecture record ({error})") from None
+    if version != FORMAT_VERSION:
+        raise ValueError(f"load_model: {path} has format {version}, this convnp reads "
                          f"format {FORMAT_VERSION}")
-    model = build(meta["architecture"])
+    try:
+        model = build(meta.get("architecture"))
+    except (TypeError, KeyError, AttributeError) as error:  # e.g. a config with unknown arguments
+        raise ValueError(f"load_model: {path} has a malformed architecture record ({error})") from None
     try:
         model.load_state_dict(arrays)
     except (KeyError, ValueError) as error:
         raise ValueError(f"load_model: {path}: {error}") from None
     return model
+
+
+def _read_npz(path) -> dict:
+    """All arrays of the .npz at ``path``, read without unpickling; ValueError for anything else.
+
+    The file's first bytes tell an .npz (a zip archive) from a single .npy array, a pickle
+    (protocol 2+ starts with byte 0x80) or something else, so the error says which it is.
+    """
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    refused = f"load_model: {path} is not a convnp model file"
+    pickled = ("it contains pickled Python objects, which convnp refuses to load because "
+               "unpickling can run arbitrary code")
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{refused}: it holds a single array (.npy), not a saved model")
+    if magic.startswith(b"\x80"):
+        raise ValueError(f"{refused}: {pickled}")
+    if not magic.startswith(b"PK"):
+        raise ValueError(f"{refused}: it is not an .npz archive (model files are written by "
+                         f"Sequential.save; pickled files are never loaded)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as error:
+        reason = pickled if "pickle" in str(error) else error
+        raise ValueError(f"{refused}: {reason}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"load_model: {path} is not a readable .npz model file ({error})") from None

@@ -114,8 +114,8 @@ def _train_epoch(model, x, y, order, loss, optimizer, batch_size, callbacks, tit
     dtype = model_dtype(model)
     total_loss, total_correct, seen, classification = 0.0, 0, 0, True
     started = time.perf_counter()
-    bar = tqdm(batch_slices(len(x), batch_size), desc=title, unit="batch", leave=False,
-               disable=not verbose, file=sys.stderr)
+    parts = batch_slices(len(x), batch_size)
+    bar = tqdm(parts, desc=title, unit="batch", leave=False, disable=not verbose, file=sys.stderr)
     for batch, part in enumerate(bar):
         index = order[part]
         x_batch, y_batch = x[index].astype(dtype, copy=False), y[index]
@@ -124,7 +124,7 @@ def _train_epoch(model, x, y, order, loss, optimizer, batch_size, callbacks, tit
         value = loss(output, y_batch)
         if not math.isfinite(value):
             raise NonFiniteLossError(
-                f"fit: the loss became {value} in {title.lower()}, batch {batch} (samples "
+                f"fit: the loss became {value} in {title.lower()}, batch {batch + 1}/{len(parts)} (samples "
                 f"{part.start}..{part.stop - 1} of the shuffled order); lower the learning rate or "
                 f"check the data for NaN/inf")
         model.backward(loss.backward())
