@@ -270,3 +270,14 @@ def test_gradcheck_restores_float32_parameters():
         assert p.dtype == np.float32 and p.grad.dtype == np.float32
         np.testing.assert_array_equal(p.data, values)
     assert model.forward(_small_input().astype(np.float32)).dtype == np.float32
+
+
+def test_load_state_dict_with_a_bad_shape_changes_nothing():
+    model = cn.Sequential(cn.Linear(3, 4, rng=0), cn.ReLU(), cn.Linear(4, 2, rng=1))
+    before = model.state_dict()
+    bad = {key: value + 1 for key, value in before.items()}
+    bad["2.weight"] = np.zeros((3, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"'2.weight' has shape \(3, 3\), expected \(2, 4\)"):
+        model.load_state_dict(bad)
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, before[key]), key

@@ -20,7 +20,8 @@ def pair(value, name: str) -> tuple[int, int]:
     return result
 
 
-def padding_amounts(padding, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[int, ...]:
+def padding_amounts(padding, kernel: tuple[int, int], stride: tuple[int, int],
+                    who: str = "") -> tuple[int, ...]:
     """Translate a padding argument into explicit ``(top, bottom, left, right)`` amounts.
 
     Parameters
@@ -29,23 +30,29 @@ def padding_amounts(padding, kernel: tuple[int, int], stride: tuple[int, int]) -
         ``'valid'`` means no padding. ``'same'`` (stride 1 only, as in torch) pads ``k - 1`` in
         total per axis, the smaller half first: ``top = (k - 1) // 2``, ``bottom = k - 1 - top``.
     kernel, stride : (int, int)
+    who : str
+        Name that starts each error message (a layer passes its own, e.g. ``"Conv2d"``).
     """
+    prefix = f"{who}: " if who else ""
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding == "same":
             if stride != (1, 1):
-                raise ValueError(f"padding='same' is only supported with stride 1, got stride {stride}")
+                raise ValueError(f"{prefix}padding='same' is only supported with stride 1, "
+                                 f"got stride {stride}")
             (top, left) = ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
             return (top, kernel[0] - 1 - top, left, kernel[1] - 1 - left)
-        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        raise ValueError(f"{prefix}padding must be an int, a pair, 'valid' or 'same', "
+                         f"got {padding!r}")
     if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
         padding = (padding, padding)
     if not (isinstance(padding, (tuple, list)) and len(padding) == 2
             and all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in padding)):
-        raise TypeError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        raise TypeError(f"{prefix}padding must be an int, a pair, 'valid' or 'same', "
+                        f"got {padding!r}")
     if min(padding) < 0:
-        raise ValueError(f"padding must be non-negative, got {padding!r}")
+        raise ValueError(f"{prefix}padding must be non-negative, got {padding!r}")
     return (int(padding[0]), int(padding[0]), int(padding[1]), int(padding[1]))
 
 

@@ -90,12 +90,14 @@ class Layer:
         if strict and (missing or unexpected):
             raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
                            f"unexpected keys {unexpected}")
-        for name in targets.keys() & state.keys():
-            value = np.asarray(state[name])
-            if value.shape != targets[name].shape:
+        present = [name for name in targets if name in state]
+        for name in present:  # check every shape first, so a bad state changes nothing
+            shape = np.shape(state[name])
+            if shape != targets[name].shape:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
-                                 f"{value.shape}, expected {targets[name].shape}")
-            targets[name][...] = value
+                                 f"{shape}, expected {targets[name].shape}")
+        for name in present:
+            targets[name][...] = state[name]
 
     def config(self) -> dict:
         """Constructor arguments as JSON-compatible values (used by ``save``/``load_model``)."""

@@ -53,7 +53,7 @@ class Conv2d(Layer):
         self.out_channels = _positive_int(out_channels, "out_channels", "Conv2d")
         self.kernel_size = pair(kernel_size, "Conv2d kernel_size")
         self.stride = pair(stride, "Conv2d stride")
-        pads = padding_amounts(padding, self.kernel_size, self.stride)  # 'same' needs stride 1
+        pads = padding_amounts(padding, self.kernel_size, self.stride, "Conv2d")  # 'same': stride 1
         self.padding = padding if isinstance(padding, str) else (pads[0], pads[2])
         dtype = check_float_dtype(dtype, "Conv2d")
         rng = as_generator(rng)

@@ -79,9 +79,9 @@ class Flatten(Layer):
     """
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.ndim < 2:
-            got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"{self!r}: expected an array of shape (N, ...) with rank >= 2, got {got}")
+        self._check_input(x, None, "(N, ...)")
+        if x.ndim < 2:
+            raise ValueError(f"{self!r}: expected an array of shape (N, ...) with rank >= 2, got {x.shape}")
         self._cache = x.shape
         return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (N, C*H*W)
 

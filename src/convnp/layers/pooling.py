@@ -17,7 +17,8 @@ class _Pool2d(Layer):
         self.stride = self.kernel_size if stride is None else pair(stride, f"{type(self).__name__} stride")
         if isinstance(padding, str):
             raise TypeError(f"{type(self).__name__}: padding must be an int or (h, w), got {padding!r}")
-        pads = padding_amounts(padding, self.kernel_size, self.stride)  # (top, bottom, left, right)
+        pads = padding_amounts(padding, self.kernel_size, self.stride, type(self).__name__)
+        # pads: (top, bottom, left, right)
         self.padding = (pads[0], pads[2])
         pool_geometry((1, 1) + tuple(self.kernel_size), self.kernel_size, self.stride, self.padding,
                       repr(self))  # validates padding <= kernel/2 at construction

@@ -1,0 +1,122 @@
+"""Activations against torch.nn in float64 (1e-10), including extreme inputs and non-default params."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import convnp as cn
+
+# name -> function(rng) returning (convnp layer, torch module) with random non-default
+# parameters half of the time (rng is None: defaults).
+ACTIVATIONS = {
+    "ReLU": lambda rng: (cn.ReLU(), torch.nn.ReLU()),
+    "LeakyReLU": lambda rng: _with_params(cn.LeakyReLU, torch.nn.LeakyReLU, rng,
+                                          negative_slope=lambda r: r.uniform(-0.5, 2.0)),
+    "Sigmoid": lambda rng: (cn.Sigmoid(), torch.nn.Sigmoid()),
+    "Tanh": lambda rng: (cn.Tanh(), torch.nn.Tanh()),
+    "ELU": lambda rng: _with_params(cn.ELU, torch.nn.ELU, rng, alpha=lambda r: r.uniform(0.1, 3)),
+    "SELU": lambda rng: (cn.SELU(), torch.nn.SELU()),
+    "Softplus": lambda rng: _with_params(cn.Softplus, torch.nn.Softplus, rng,
+                                         beta=lambda r: r.uniform(0.2, 4),
+                                         threshold=lambda r: r.uniform(1, 30)),
+    "Softmax": lambda rng: (cn.Softmax(), torch.nn.Softmax(dim=1)),  # other dims: own test
+}
+
+
+def _with_params(ours, theirs, rng, **draw):
+    """Both layers built with the same randomly drawn keyword arguments, or defaults."""
+    if rng is None or rng.random() < 0.5:
+        return ours(), theirs()
+    kwargs = {name: float(sample(rng)) for name, sample in draw.items()}
+    return ours(**kwargs), theirs(**kwargs)
+
+
+def random_input(rng, min_rank=2):
+    """A float64 array of rank 2-5 with values at several scales and some exact zeros."""
+    shape = tuple(int(v) for v in rng.integers(1, 6, size=int(rng.integers(min_rank, 6))))
+    x = rng.standard_normal(shape) * rng.choice([0.5, 3.0, 25.0])
+    x[rng.random(shape) < 0.1] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_matches_torch(name, seed, torch_check):
+    rng = np.random.default_rng(seed)
+    layer, module = ACTIVATIONS[name](rng)
+    torch_check(layer, module, random_input(rng), rng)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_softmax_any_dim_matches_torch(seed, torch_check):
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, min_rank=1)
+    dim = int(rng.integers(-x.ndim, x.ndim))
+    torch_check(cn.Softmax(dim), torch.nn.Softmax(dim=dim), x, rng, config=f"dim={dim}")
+
+
+@pytest.mark.parametrize("dim", [-1, 1, 2, 3, -4])
+def test_softmax_on_4d_input(dim, torch_check):
+    rng = np.random.default_rng(abs(dim))
+    torch_check(cn.Softmax(dim), torch.nn.Softmax(dim=dim), rng.standard_normal((2, 3, 4, 5)), rng)
+
+
+EXTREMES = np.array([-1e4, -1e3, -100.0, -30.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 30.0,
+                     100.0, 1e3, 1e4])
+
+EXTREME_CASES = [
+    ("ReLU", {}), ("LeakyReLU", {}), ("LeakyReLU", {"negative_slope": 0.2}),
+    ("Sigmoid", {}), ("Tanh", {}), ("ELU", {}), ("ELU", {"alpha": 2.5}), ("SELU", {}),
+    ("Softplus", {}), ("Softplus", {"beta": 2.0, "threshold": 5.0}),
+    ("Softplus", {"beta": 0.5, "threshold": 40.0}), ("Softmax", {"dim": 1}),
+    ("Softmax", {"dim": -1}), ("Softmax", {"dim": 0}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", EXTREME_CASES, ids=str)
+def test_extreme_inputs_match_torch_without_warnings(name, kwargs, torch_check):
+    """+-1e4 must not overflow: no warning, no inf/nan, same values and gradients as torch.
+
+    Underflow (exp(-1e4) rounding to 0) is the correct answer and is ignored, as numpy does by
+    default; overflow, invalid operations and division by zero are errors.
+    """
+    rng = np.random.default_rng(0)
+    x = np.stack([EXTREMES, EXTREMES[::-1], rng.permutation(EXTREMES)])  # (3, 15)
+    layer = getattr(cn, name)(**kwargs)
+    module = getattr(torch.nn, name)(**kwargs)
+    with warnings.catch_warnings(), np.errstate(all="raise", under="ignore"):
+        warnings.simplefilter("error")
+        y = layer(x)
+        dx = layer.backward(np.ones_like(y))
+        torch_check(layer, module, x, rng, config=str(kwargs))
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(dx))
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_float32_extremes_stay_finite(name):
+    x = EXTREMES.astype(np.float32).reshape(3, 5)
+    layer, _ = ACTIVATIONS[name](None)
+    with warnings.catch_warnings(), np.errstate(all="raise", under="ignore"):
+        warnings.simplefilter("error")
+        y = layer(x)
+        dx = layer.backward(np.ones_like(y))
+    assert y.dtype == dx.dtype == np.float32
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(dx))
+
+
+def test_relu_gradient_at_zero_is_zero():
+    layer = cn.ReLU()
+    layer(np.array([[-1.0, 0.0, 2.0]]))
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 3))), [[0.0, 0.0, 1.0]])
+
+
+def test_selu_constants_are_torchs():
+    assert cn.functional.activations.SELU_ALPHA == pytest.approx(1.6732632423543772, rel=1e-16)
+    assert cn.functional.activations.SELU_SCALE == pytest.approx(1.0507009873554805, rel=1e-16)
+
+
+def test_softmax_dim_out_of_range_raises():
+    with pytest.raises(ValueError, match=r"Softmax\(dim=3\).*out of range"):
+        cn.Softmax(3)(np.zeros((2, 3)))

@@ -1,0 +1,158 @@
+"""Conv2d against torch.nn.Conv2d in float64: forward, input and parameter gradients to 1e-10."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import convnp as cn
+
+# torch notes that an even kernel with padding="same" may copy the input; that is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+
+
+def _maybe_pair(rng, low, high):
+    """An int or, half of the time, an (h, w) tuple of ints in [low, high]."""
+    if rng.random() < 0.5:
+        return int(rng.integers(low, high + 1))
+    return (int(rng.integers(low, high + 1)), int(rng.integers(low, high + 1)))
+
+
+def _as_pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def _padding_total(padding, kernel):
+    """Total zero padding per axis (top + bottom, left + right)."""
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        return (kernel[0] - 1, kernel[1] - 1)
+    pad = _as_pair(padding)
+    return (2 * pad[0], 2 * pad[1])
+
+
+def conv_config(seed):
+    """A random Conv2d configuration with a non-empty output (sizes redrawn until it fits)."""
+    rng = np.random.default_rng(seed)
+    kernel_size = _maybe_pair(rng, 1, 5)
+    padding = [0, 1, 2, "same", "valid", "pair"][int(rng.integers(6))]
+    if padding == "pair":
+        padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+    stride = 1 if padding == "same" else _maybe_pair(rng, 1, 3)
+    kernel, total = _as_pair(kernel_size), _padding_total(padding, _as_pair(kernel_size))
+    while True:
+        height, width = (int(v) for v in rng.integers(1, 16, size=2))
+        if height + total[0] >= kernel[0] and width + total[1] >= kernel[1]:
+            break
+    return dict(batch=int(rng.integers(1, 6)), in_channels=int(rng.integers(1, 7)),
+                out_channels=int(rng.integers(1, 7)), hw=(height, width), kernel_size=kernel_size,
+                stride=stride, padding=padding, bias=bool(rng.random() < 0.75))
+
+
+def torch_conv_like(layer):
+    """A float64 torch.nn.Conv2d holding the same weights as ``layer`` (no transposes)."""
+    module = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                             layer.stride, layer.padding, bias=layer.bias is not None,
+                             dtype=torch.float64)
+    module.weight.data = torch.from_numpy(layer.weight.data.copy())
+    if layer.bias is not None:
+        module.bias.data = torch.from_numpy(layer.bias.data.copy())
+    return module
+
+
+def check_conv(config, seed, torch_check):
+    rng = np.random.default_rng(1000 + seed)
+    layer = cn.Conv2d(config["in_channels"], config["out_channels"], config["kernel_size"],
+                      config["stride"], config["padding"], config["bias"], dtype=np.float64,
+                      rng=seed)
+    x = rng.standard_normal((config["batch"], config["in_channels"], *config["hw"]))
+    torch_check(layer, torch_conv_like(layer), x, rng, config=str(config))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_conv2d_matches_torch_random_config(seed, torch_check):
+    check_conv(conv_config(seed), seed, torch_check)
+
+
+FIXED_CONFIGS = [
+    # 'same' with even and rectangular kernels: torch pads the extra row/column at bottom/right.
+    dict(kernel_size=2, stride=1, padding="same", hw=(5, 6), bias=True),
+    dict(kernel_size=4, stride=1, padding="same", hw=(7, 4), bias=False),
+    dict(kernel_size=(2, 3), stride=1, padding="same", hw=(3, 8), bias=True),
+    dict(kernel_size=(5, 4), stride=1, padding="same", hw=(1, 1), bias=True),
+    dict(kernel_size=3, stride=2, padding="valid", hw=(9, 10), bias=False),
+    dict(kernel_size=(1, 5), stride=(3, 1), padding=(2, 0), hw=(15, 5), bias=True),
+    dict(kernel_size=(3, 1), stride=(1, 2), padding=(0, 1), hw=(4, 13), bias=False),
+    dict(kernel_size=5, stride=3, padding=2, hw=(1, 1), bias=True),  # all-padding windows
+    dict(kernel_size=1, stride=1, padding=0, hw=(1, 1), bias=True),
+]
+
+
+@pytest.mark.parametrize("config", FIXED_CONFIGS, ids=str)
+def test_conv2d_matches_torch_edge_config(config, torch_check):
+    check_conv(dict(config, batch=3, in_channels=2, out_channels=4), 7, torch_check)
+
+
+@pytest.mark.parametrize("kernel", [2, 4, (2, 5)])
+def test_same_padding_keeps_size(kernel):
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 7))
+    assert cn.Conv2d(3, 5, kernel, padding="same", dtype=np.float64, rng=0)(x).shape == (2, 5, 6, 7)
+
+
+def test_empty_output_raises_value_error_naming_layer():
+    layer = cn.Conv2d(2, 3, (4, 2), stride=2, padding=(1, 0))
+    with pytest.raises(ValueError, match=r"Conv2d\(2→3, k=4x2.*smaller than the kernel"):
+        layer(np.zeros((1, 2, 1, 5), dtype=np.float32))
+    with pytest.raises(RuntimeError):  # torch refuses it too
+        torch.nn.Conv2d(2, 3, (4, 2), 2, (1, 0))(torch.zeros(1, 2, 1, 5))
+
+
+def test_bias_false_has_no_bias_parameter():
+    layer = cn.Conv2d(2, 3, 3, bias=False, rng=0)
+    assert layer.bias is None
+    assert [p.name for p in layer.parameters()] == ["weight"]
+
+
+def test_need_input_grad_false_skips_dx_but_keeps_weight_grads():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 6))
+    layer = cn.Conv2d(3, 4, 3, dtype=np.float64, rng=0)
+    dy = rng.standard_normal(layer(x).shape)
+    full_dx = layer.backward(dy)
+    weight_grad = layer.weight.grad.copy()
+    layer.need_input_grad = False
+    layer(x)
+    assert layer.backward(dy) is None
+    np.testing.assert_array_equal(layer.weight.grad, weight_grad)
+    assert full_dx.shape == x.shape
+
+
+# ---- initialisation -------------------------------------------------------------------------
+def test_default_init_is_torch_kaiming_uniform():
+    in_channels, kernel = 16, (3, 5)
+    layer = cn.Conv2d(in_channels, 256, kernel, rng=0)
+    bound = 1 / math.sqrt(in_channels * kernel[0] * kernel[1])
+    weight, bias = layer.weight.data, layer.bias.data
+    assert weight.shape == (256, 16, 3, 5) and weight.dtype == np.float32
+    assert np.abs(weight).max() <= bound and np.abs(bias).max() <= bound
+    assert abs(weight.std() - bound / math.sqrt(3)) < 0.1 * bound / math.sqrt(3)
+    assert abs(weight.mean()) < 0.05 * bound
+    assert np.abs(weight).max() > 0.95 * bound  # fills the interval (uniform, not normal)
+    # uniform: each quarter of [-bound, bound] holds about a quarter of the values
+    counts, _ = np.histogram(weight, bins=4, range=(-bound, bound))
+    assert np.all(np.abs(counts / weight.size - 0.25) < 0.02), counts
+
+
+def test_rng_seed_is_reproducible():
+    a, b, c = (cn.Conv2d(3, 4, 3, rng=seed) for seed in (0, 0, 1))
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    np.testing.assert_array_equal(a.bias.data, b.bias.data)
+    assert not np.array_equal(a.weight.data, c.weight.data)
+
+
+def test_float64_layer_has_float64_parameters():
+    layer = cn.Conv2d(3, 4, 3, dtype=np.float64, rng=0)
+    assert layer.weight.dtype == layer.bias.dtype == np.float64
+    assert layer.weight.grad.dtype == np.float64

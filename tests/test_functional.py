@@ -1,0 +1,176 @@
+"""Properties of convnp.functional: im2col/col2im adjointness and layout, fast == naive oracles."""
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import convnp.functional as F
+
+PROPERTY_SETTINGS = settings(max_examples=50, deadline=None)
+
+
+def _pair_or_int(values):
+    return st.one_of(values, st.tuples(values, values))
+
+
+def _as_pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+@st.composite
+def window_geometry(draw, max_pad=2, allow_same=False):
+    """(x_shape, kernel (kh, kw), stride, padding) with a non-empty output.
+
+    ``stride`` and ``padding`` are an int or a pair; with ``allow_same`` the padding may also be
+    'same' (then stride is 1) or 'valid'.
+    """
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    options = [_pair_or_int(st.integers(0, max_pad))]
+    if allow_same:
+        options.append(st.sampled_from(["same", "valid"]))
+    padding = draw(st.one_of(*options))
+    if padding == "same":
+        stride, pads = 1, (kernel[0] - 1, kernel[1] - 1)
+    else:
+        stride = draw(_pair_or_int(st.integers(1, 3)))
+        pads = (0, 0) if padding == "valid" else tuple(2 * p for p in _as_pair(padding))
+    height = draw(st.integers(max(1, kernel[0] - pads[0]), 10))
+    width = draw(st.integers(max(1, kernel[1] - pads[1]), 10))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), height, width)
+    return shape, kernel, stride, padding
+
+
+def _random(shape, seed, dtype=np.float64):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+# ---- im2col / col2im -------------------------------------------------------------------------
+@PROPERTY_SETTINGS
+@given(window_geometry(), SEEDS)
+def test_col2im_is_the_adjoint_of_im2col(geometry, seed):
+    shape, (kh, kw), stride, pad = geometry
+    x = _random(shape, seed)
+    columns = F.im2col(x, kh, kw, stride, pad)
+    c = _random(columns.shape, seed + 1)
+    left = np.sum(columns * c)
+    right = np.sum(x * F.col2im(c, shape, kh, kw, stride, pad))
+    np.testing.assert_allclose(left, right, rtol=1e-10, atol=1e-12)
+
+
+@PROPERTY_SETTINGS
+@given(window_geometry(), SEEDS)
+def test_im2col_and_col2im_equal_their_naive_versions(geometry, seed):
+    shape, (kh, kw), stride, pad = geometry
+    x = _random(shape, seed)
+    columns = F.im2col(x, kh, kw, stride, pad)
+    np.testing.assert_array_equal(columns, F.im2col_naive(x, kh, kw, stride, pad))
+    c = _random(columns.shape, seed + 1)
+    np.testing.assert_allclose(F.col2im(c, shape, kh, kw, stride, pad),
+                               F.col2im_naive(c, shape, kh, kw, stride, pad), rtol=0, atol=1e-12)
+
+
+@PROPERTY_SETTINGS
+@given(window_geometry(), SEEDS)
+def test_im2col_layout_matches_torch_unfold(geometry, seed):
+    """Rows (n, oh, ow), columns (c, kh, kw): unfold's (N, C*KH*KW, L) transposed and stacked."""
+    shape, (kh, kw), stride, pad = geometry
+    x = _random(shape, seed)
+    unfolded = torch.nn.functional.unfold(torch.from_numpy(x), (kh, kw), padding=pad,
+                                          stride=stride).numpy()  # (N, C*KH*KW, OH*OW)
+    expected = unfolded.transpose(0, 2, 1).reshape(-1, unfolded.shape[1])  # (N*OH*OW, C*KH*KW)
+    np.testing.assert_array_equal(F.im2col(x, kh, kw, stride, pad), expected)
+
+
+def test_im2col_documented_element_formula():
+    x = np.arange(2 * 3 * 5 * 4, dtype=np.float64).reshape(2, 3, 5, 4)
+    (kh, kw), (sh, sw), (ph, pw) = (3, 2), (2, 1), (1, 0)
+    col = F.im2col(x, kh, kw, (sh, sw), (ph, pw))
+    x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out_h, out_w = (5 + 2 * ph - kh) // sh + 1, (4 + 2 * pw - kw) // sw + 1
+    assert col.shape == (2 * out_h * out_w, 3 * kh * kw)
+    n, c, i, j, p, q = 1, 2, 1, 2, 2, 1
+    assert col[(n * out_h + i) * out_w + j, (c * kh + p) * kw + q] == x_padded[n, c, i * sh + p,
+                                                                               j * sw + q]
+
+
+def test_im2col_keeps_float32():
+    x = _random((2, 3, 6, 6), 0, np.float32)
+    columns = F.im2col(x, 3, 3, 1, 1)
+    assert columns.dtype == np.float32
+    assert F.col2im(columns, x.shape, 3, 3, 1, 1).dtype == np.float32
+
+
+# ---- convolution -----------------------------------------------------------------------------
+@PROPERTY_SETTINGS
+@given(window_geometry(allow_same=True), st.integers(1, 3), st.booleans(), SEEDS)
+def test_conv2d_fast_equals_naive(geometry, out_channels, has_bias, seed):
+    shape, kernel, stride, padding = geometry
+    x = _random(shape, seed)
+    weight = _random((out_channels, shape[1], *kernel), seed + 1)
+    bias = _random((out_channels,), seed + 2) if has_bias else None
+    y, cache = F.conv2d_forward(x, weight, bias, stride, padding)
+    np.testing.assert_allclose(y, F.conv2d_forward_naive(x, weight, bias, stride, padding),
+                               rtol=0, atol=1e-12)
+    dy = _random(y.shape, seed + 3)
+    dx, dweight, dbias = F.conv2d_backward(dy, cache)
+    dx_naive, dweight_naive, dbias_naive = F.conv2d_backward_naive(dy, x, weight, stride, padding,
+                                                                   has_bias)
+    np.testing.assert_allclose(dx, dx_naive, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dweight, dweight_naive, rtol=0, atol=1e-12)
+    if has_bias:
+        np.testing.assert_allclose(dbias, dbias_naive, rtol=0, atol=1e-12)
+    else:
+        assert dbias is None and dbias_naive is None
+
+
+# ---- pooling ---------------------------------------------------------------------------------
+@st.composite
+def pool_geometry(draw):
+    """Pooling arguments with padding <= kernel // 2 (torch's limit) and a non-empty output."""
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    stride = draw(st.one_of(st.none(), _pair_or_int(st.integers(1, 3))))
+    height = draw(st.integers(max(1, kernel[0] - 2 * padding[0]), 10))
+    width = draw(st.integers(max(1, kernel[1] - 2 * padding[1]), 10))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), height, width)
+    return shape, kernel, stride, padding
+
+
+@PROPERTY_SETTINGS
+@given(pool_geometry(), st.sampled_from(["gaussian", "ties"]), SEEDS)
+def test_max_pool_fast_equals_naive(geometry, values, seed):
+    shape, kernel, stride, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, size=shape).astype(np.float64) if values == "ties" else _random(shape, seed)
+    y, cache = F.max_pool2d_forward(x, kernel, stride, padding)
+    np.testing.assert_array_equal(y, F.pool2d_naive(x, kernel, stride, padding, mode="max"))
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(F.max_pool2d_backward(dy, cache),
+                               F.pool2d_backward_naive(dy, x, kernel, stride, padding, mode="max"),
+                               rtol=0, atol=1e-12)
+
+
+@PROPERTY_SETTINGS
+@given(pool_geometry(), SEEDS)
+def test_avg_pool_fast_equals_naive(geometry, seed):
+    shape, kernel, stride, padding = geometry
+    x = _random(shape, seed)
+    y, cache = F.avg_pool2d_forward(x, kernel, stride, padding)
+    np.testing.assert_allclose(y, F.pool2d_naive(x, kernel, stride, padding, mode="avg"),
+                               rtol=0, atol=1e-12)
+    dy = _random(y.shape, seed + 1)
+    np.testing.assert_allclose(F.avg_pool2d_backward(dy, cache),
+                               F.pool2d_backward_naive(dy, x, kernel, stride, padding, mode="avg"),
+                               rtol=0, atol=1e-12)
+
+
+# ---- activations: functional forms ------------------------------------------------------------
+@PROPERTY_SETTINGS
+@given(st.integers(1, 6), st.integers(1, 6), SEEDS)
+def test_log_softmax_equals_log_of_softmax(rows, cols, seed):
+    x = _random((rows, cols), seed) * 10
+    np.testing.assert_allclose(F.log_softmax(x), np.log(F.softmax(x)), rtol=0, atol=1e-12)

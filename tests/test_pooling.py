@@ -1,0 +1,99 @@
+"""MaxPool2d and AvgPool2d against torch.nn in float64: forward and input gradient to 1e-10."""
+
+import numpy as np
+import pytest
+import torch
+
+import convnp as cn
+
+
+def _maybe_pair(rng, low, high):
+    if rng.random() < 0.5:
+        return int(rng.integers(low, high + 1))
+    return (int(rng.integers(low, high + 1)), int(rng.integers(low, high + 1)))
+
+
+def _as_pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def pool_config(seed):
+    """Random pooling arguments: overlapping (stride < kernel) as often as not, padding <= k//2."""
+    rng = np.random.default_rng(seed)
+    kernel_size = _maybe_pair(rng, 1, 5)
+    kernel = _as_pair(kernel_size)
+    stride = [None, _maybe_pair(rng, 1, 3), 1][int(rng.integers(3))]
+    padding = (int(rng.integers(0, kernel[0] // 2 + 1)), int(rng.integers(0, kernel[1] // 2 + 1)))
+    if padding[0] == padding[1] and rng.random() < 0.5:
+        padding = padding[0]
+    pads = _as_pair(padding)
+    while True:
+        height, width = (int(v) for v in rng.integers(1, 16, size=2))
+        if height + 2 * pads[0] >= kernel[0] and width + 2 * pads[1] >= kernel[1]:
+            break
+    return dict(batch=int(rng.integers(1, 6)), channels=int(rng.integers(1, 7)),
+                hw=(height, width), kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def pool_input(config, rng, values):
+    """A float64 input: gaussian, small integers (many exact ties) or ReLU-like (many zeros)."""
+    shape = (config["batch"], config["channels"], *config["hw"])
+    if values == "integers":
+        return rng.integers(-2, 3, size=shape).astype(np.float64)
+    if values == "relu":
+        return np.maximum(rng.standard_normal(shape), 0)
+    if values == "constant":
+        return np.full(shape, 0.5)
+    return rng.standard_normal(shape)
+
+
+LAYERS = {"max": (cn.MaxPool2d, torch.nn.MaxPool2d), "avg": (cn.AvgPool2d, torch.nn.AvgPool2d)}
+
+
+def check_pool(kind, config, values, seed, torch_check):
+    ours, theirs = LAYERS[kind]
+    arguments = (config["kernel_size"], config["stride"], config["padding"])
+    rng = np.random.default_rng(seed)
+    torch_check(ours(*arguments), theirs(*arguments), pool_input(config, rng, values), rng,
+                config=f"{config} values={values}")
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_matches_torch_random_config(kind, seed, torch_check):
+    check_pool(kind, pool_config(seed), "gaussian", seed, torch_check)
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("values", ["integers", "relu"])
+def test_max_pool_ties_route_gradient_to_first_maximum_like_torch(values, seed, torch_check):
+    check_pool("max", pool_config(100 + seed), values, seed, torch_check)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 1, 1), (3, 1, 1), ((3, 2), (1, 2), (1, 0))])
+def test_max_pool_constant_input_sends_all_gradient_to_window_corner(kernel, stride, padding,
+                                                                     torch_check):
+    config = dict(batch=2, channels=3, hw=(5, 6), kernel_size=kernel, stride=stride,
+                  padding=padding)
+    check_pool("max", config, "constant", 0, torch_check)
+
+
+def test_max_pool_tie_goes_to_first_in_row_major_order():
+    x = np.zeros((1, 1, 2, 2))
+    layer = cn.MaxPool2d(2)
+    layer(x)
+    dx = layer.backward(np.ones((1, 1, 1, 1)))
+    np.testing.assert_array_equal(dx[0, 0], [[1, 0], [0, 0]])
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_stride_defaults_to_kernel(kind):
+    layer = LAYERS[kind][0]((2, 3))
+    assert layer.stride == (2, 3)
+    assert layer(np.zeros((1, 1, 7, 9), dtype=np.float32)).shape == (1, 1, 3, 3)
+
+
+def test_avg_pool_counts_padding_in_the_mean():
+    y = cn.AvgPool2d(3, stride=1, padding=1)(np.ones((1, 1, 3, 3)))
+    np.testing.assert_allclose(y[0, 0], [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1, 6 / 9],
+                                         [4 / 9, 6 / 9, 4 / 9]], rtol=1e-15)
