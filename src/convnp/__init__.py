@@ -10,7 +10,7 @@ math), proven equal to PyTorch's. Typical use::
                         optimizer=cn.optim.Adam(model.parameters()), epochs=2)
 """
 
-from . import datasets, functional, optim
+from . import datasets, functional, models, optim
 from .gradcheck import GradcheckError, gradcheck
 from .layers import (
     ELU,
@@ -29,7 +29,7 @@ from .layers import (
     Tanh,
 )
 from .losses import CrossEntropyLoss, Loss, MSELoss
-from .model import Callback, History, NonFiniteLossError, Sequential, load_model
+from .model import Callback, Checkpoint, History, NonFiniteLossError, Sequential, load_model
 from .parameter import Parameter
 
 __version__ = "0.1.0"
@@ -37,6 +37,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Parameter", "Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
     "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "Softmax", "Sequential",
-    "CrossEntropyLoss", "MSELoss", "Loss", "Callback", "History", "NonFiniteLossError",
-    "load_model", "gradcheck", "GradcheckError", "functional", "optim", "datasets", "__version__",
+    "CrossEntropyLoss", "MSELoss", "Loss", "Callback", "Checkpoint", "History", "NonFiniteLossError",
+    "load_model", "gradcheck", "GradcheckError", "functional", "optim", "datasets", "models", "__version__",
 ]

@@ -32,6 +32,7 @@ class Sequential(Layer):
                                 f"cn.Conv2d(...), got {type(layer).__name__}")
         self.layers = list(layers)
         self.stop_training = False
+        self.metadata = {}  # JSON-compatible facts saved with the model, e.g. class names
 
     def children(self):
         return {str(index): layer for index, layer in enumerate(self.layers)}
@@ -98,7 +99,7 @@ class Sequential(Layer):
         return "\n".join(text)
 
     def fit(self, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
-            shuffle=True, seed=None, callbacks=(), verbose=True):
+            shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0):
         """Train on ``(x, y)`` in mini-batches (Keras' ``fit``).
 
         Parameters
@@ -108,9 +109,15 @@ class Sequential(Layer):
         optimizer : e.g. ``cn.optim.Adam(model.parameters())``
         epochs, batch_size : int
         validation_data : (x_val, y_val), optional, evaluated after every epoch
-        shuffle : bool; seed : int or None (the shuffling order is reproducible with a seed)
+        shuffle : bool
+        seed : int, numpy.random.Generator or None
+            Makes the shuffling order reproducible; a Generator is used and advanced in place
+            (so a checkpoint can save its state and a resumed run continue it exactly).
         callbacks : iterable of :class:`convnp.Callback` (or objects with some of its hooks)
         verbose : bool, a progress bar per epoch (loss, accuracy, img/s) and an epoch line
+        initial_epoch : int, default 0
+            Epoch to start at (Keras' meaning): ``fit(epochs=5, initial_epoch=2)`` runs the
+            epochs numbered 3 to 5, e.g. to resume an interrupted run.
 
         Returns
         -------
@@ -122,7 +129,8 @@ class Sequential(Layer):
         """
         return training.fit(self, x, y, loss=loss, optimizer=optimizer, epochs=epochs,
                             batch_size=batch_size, validation_data=validation_data,
-                            shuffle=shuffle, seed=seed, callbacks=callbacks, verbose=verbose)
+                            shuffle=shuffle, seed=seed, callbacks=callbacks, verbose=verbose,
+                            initial_epoch=initial_epoch)
 
     def evaluate(self, x, y, *, loss=None, batch_size=256) -> dict:
         """``{"loss": …, "accuracy": …}`` over ``(x, y)`` in eval mode (loss only if given)."""
@@ -133,7 +141,7 @@ class Sequential(Layer):
         return training.predict(self, x, batch_size=batch_size)
 
     def save(self, path) -> None:
-        """Write the architecture (JSON) and weights to one ``.npz`` file, atomically."""
+        """Write the architecture (JSON), ``metadata`` and weights to one ``.npz``, atomically."""
         from .serialization import save_model
 
         save_model(self, path)

@@ -48,7 +48,8 @@ def build(description: dict):
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` (exactly that name) as an .npz; temp file then rename."""
     arrays = model.state_dict()
-    meta = {"format": FORMAT_VERSION, "architecture": describe(model)}
+    meta = {"format": FORMAT_VERSION, "architecture": describe(model),
+            "metadata": getattr(model, "metadata", {})}
     arrays[META_KEY] = np.array(json.dumps(meta))
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
@@ -83,6 +84,8 @@ def load_model(path):
         model = build(meta.get("architecture"))
     except (TypeError, KeyError, AttributeError) as error:  # e.g. a config with unknown arguments
         raise ValueError(f"load_model: {path} has a malformed architecture record ({error})") from None
+    if isinstance(model, Sequential):
+        model.metadata = meta.get("metadata") or {}
     try:
         model.load_state_dict(arrays)
     except (KeyError, ValueError) as error:

@@ -73,10 +73,12 @@ def batch_slices(n: int, batch_size: int):
 
 
 def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
-        shuffle=True, seed=None, callbacks=(), verbose=True) -> History:
+        shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0) -> History:
     """Train ``model`` with mini-batches; see :meth:`convnp.Sequential.fit`."""
     check_data(x, y, "fit")
     epochs = _positive(epochs, "epochs", "fit")
+    if not isinstance(initial_epoch, numbers.Integral) or not 0 <= initial_epoch < epochs:
+        raise ValueError(f"fit: initial_epoch must be an int in [0, epochs), got {initial_epoch!r}")
     batch_size = _positive(batch_size, "batch_size", "fit")
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -87,21 +89,24 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     for callback in callbacks:
         if hasattr(callback, "set_model"):
             callback.set_model(model)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # a Generator passed as seed is used (and advanced) as is
     model.stop_training = False
     call_hook(callbacks, "on_train_begin", {})
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         call_hook(callbacks, "on_epoch_begin", epoch, {})
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        started = time.perf_counter()
         logs = _train_epoch(model, x, y, order, loss, optimizer, batch_size, callbacks,
                             f"Epoch {epoch + 1}/{epochs}", verbose)
+        seconds = time.perf_counter() - started
         if validation_data is not None:
             scores = evaluate(model, *validation_data, loss=loss, batch_size=max(batch_size, 256))
             logs.update({f"val_{key}": value for key, value in scores.items()})
         call_hook(callbacks, "on_epoch_end", epoch, logs)
         if verbose:
             summary = "  ".join(f"{key} {value:.4f}" for key, value in logs.items())
-            print(f"Epoch {epoch + 1}/{epochs}  {summary}", file=sys.stderr)
+            print(f"Epoch {epoch + 1}/{epochs}  {summary}  ({seconds:.1f} s, "
+                  f"{len(x) / seconds:.0f} img/s training)", file=sys.stderr)
         if model.stop_training:
             break
     call_hook(callbacks, "on_train_end", dict(history.history))

@@ -1,0 +1,44 @@
+"""The ``convnp`` command line: train, evaluate, predict and list datasets.
+
+Every failure a user can cause ends with one line ``convnp: error: …`` and exit status 2;
+set ``CONVNP_DEBUG=1`` to see the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..datasets import DatasetError
+from . import data, evaluate, predict, train
+from .common import CLIError
+
+USER_ERRORS = (CLIError, DatasetError, FileNotFoundError, ValueError, TypeError, ImportError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convnp", description="Convolutional neural networks from scratch in NumPy.")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for command in (train, evaluate, predict, data):
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except USER_ERRORS as error:
+        if os.environ.get("CONVNP_DEBUG"):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"convnp: error: {message}", file=sys.stderr)
+        return 2
+
+
+def entry_point() -> None:
+    """Console-script entry point: exit with :func:`main`'s status."""
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""``convnp evaluate``: accuracy, per-class accuracy and confusion matrix of a trained model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import datasets, viz
+from ..losses import CrossEntropyLoss
+from .common import CLIError, class_names, load_split_data, open_model, percent
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate", help="measure a trained model on a dataset's test split",
+        description="Print accuracy, per-class accuracy and the confusion matrix of a model on the "
+                    "test split; with the viz extra also write confusion.png.")
+    parser.add_argument("model", metavar="RUN_DIR_OR_MODEL", help="run directory or model .npz")
+    parser.add_argument("--dataset", choices=datasets.names(),
+                        help="default: the dataset the model was trained on")
+    parser.add_argument("--limit", type=int, help="use only the first N test images")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--out", help="directory for confusion.png (default: beside the model)")
+    parser.add_argument("--root", help="data directory (default $CONVNP_DATA or ~/.cache/convnp)")
+    parser.add_argument("--download", action="store_true", help="download missing dataset files")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    model, path = open_model(args.model)
+    dataset = args.dataset or model.metadata.get("dataset")
+    if dataset is None:
+        raise CLIError(f"{path} does not say which dataset it was trained on; pass --dataset")
+    _, (x, y) = load_split_data(dataset, args.root, args.download, args.limit)
+    logits = model.predict(x, batch_size=args.batch_size)
+    names = class_names(model, logits.shape[1])
+    if len(names) != len(datasets.info(dataset).classes):
+        raise CLIError(f"the model has {len(names)} outputs but {dataset} has "
+                       f"{len(datasets.info(dataset).classes)} classes")
+    predicted = logits.argmax(axis=1)
+    matrix = viz.confusion_matrix(y, predicted, len(names))
+    loss = CrossEntropyLoss()(logits, y)
+    print(f"{dataset} test split, {len(x)} images: accuracy {percent(np.trace(matrix) / len(x))}, "
+          f"loss {loss:.4f}")
+    print(format_per_class(matrix, names))
+    print(format_matrix(matrix, names))
+    if viz.available():
+        picture = (Path(args.out) if args.out else path.parent) / "confusion.png"
+        viz.plot_confusion_matrix(y, predicted, names, picture)
+        print(f"wrote {picture}")
+    else:
+        print(f"(no confusion.png: {viz.VIZ_HINT})", file=sys.stderr)
+    return 0
+
+
+def format_per_class(matrix, names) -> str:
+    width = max(len(name) for name in names)
+    lines = ["per-class accuracy:"]
+    for index, name in enumerate(names):
+        total = matrix[index].sum()
+        accuracy = percent(matrix[index, index] / total) if total else "n/a"
+        lines.append(f"  {name:<{width}}  {accuracy:>8}  ({matrix[index, index]}/{total})")
+    return "\n".join(lines)
+
+
+def format_matrix(matrix, names) -> str:
+    width = max(5, len(str(matrix.max())) + 1)
+    labels = [name[:width - 1] for name in names]
+    lines = ["confusion matrix (rows: true class, columns: predicted):",
+             " " * (width + 2) + "".join(f"{label:>{width}}" for label in labels)]
+    for label, row in zip(labels, matrix, strict=True):
+        lines.append(f"{label:>{width}}  " + "".join(f"{count:>{width}}" for count in row))
+    return "\n".join(lines)

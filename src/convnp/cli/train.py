@@ -1,0 +1,119 @@
+"""``convnp train``: train a zoo model on a dataset, with checkpoints, history and curves."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .. import datasets, models, optim, viz
+from ..losses import CrossEntropyLoss
+from ..model.checkpoint import Checkpoint, load_checkpoint
+from .common import CLIError, ensure_directory, load_split_data, percent, read_json, seeds, write_json
+
+OPTIMIZERS = {  # name: (class, default learning rate, extra arguments)
+    "sgd": (optim.SGD, 0.01, {"momentum": 0.9}),
+    "adam": (optim.Adam, 1e-3, {}),
+    "adamw": (optim.AdamW, 1e-3, {}),
+    "rmsprop": (optim.RMSprop, 1e-3, {}),
+    "adagrad": (optim.Adagrad, 0.01, {}),
+    "adadelta": (optim.Adadelta, 1.0, {}),
+}
+DEFAULTS = {"model": "simple-cnn", "dataset": "mnist-sample", "epochs": 2, "batch_size": 64,
+            "optimizer": "adam", "lr": None, "seed": 0, "limit": None}
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "train", help="train a zoo model on a dataset",
+        description="Train a model from the zoo. Writes model.npz, history.json, config.json, a "
+                    "checkpoint after every epoch and, with the viz extra, curves.png.")
+    parser.add_argument("--model", choices=models.names(), help=f"default {DEFAULTS['model']}")
+    parser.add_argument("--dataset", choices=datasets.names(), help=f"default {DEFAULTS['dataset']}")
+    parser.add_argument("--epochs", type=int, help="total epochs (default 2; with --resume, "
+                        "the run's own count unless given)")
+    parser.add_argument("--batch-size", type=int, help="default 64")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam")
+    parser.add_argument("--lr", type=float, help="learning rate (default: 1e-3 for adam, 0.01 for sgd)")
+    parser.add_argument("--seed", type=int, help="seed for weights and shuffling (default 0)")
+    parser.add_argument("--limit", type=int, help="use only the first N train and N test images")
+    parser.add_argument("--out", help="run directory (default runs/MODEL-DATASET-TIME)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    parser.add_argument("--root", help="data directory (default $CONVNP_DATA or ~/.cache/convnp)")
+    parser.add_argument("--download", action="store_true", help="download missing dataset files")
+    parser.set_defaults(run=run)
+
+
+def run_config(args) -> tuple[dict, Path]:
+    """The run's settings (from the resumed run's config.json, then the flags) and directory."""
+    given = {key: getattr(args, key) for key in DEFAULTS if getattr(args, key) is not None}
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = read_json(run_dir / "config.json")
+        changed = {k: v for k, v in given.items() if k != "epochs" and v != config.get(k)}
+        if changed:
+            raise CLIError(f"--resume keeps the run's settings; cannot change {sorted(changed)}")
+        config.update(given)
+        return config, run_dir
+    config = {**DEFAULTS, **given}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.out or f"runs/{config['model']}-{config['dataset']}-{stamp}")
+    if (run_dir / "checkpoint.npz").exists():
+        raise CLIError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    for key in ("epochs", "batch_size"):
+        if config[key] < 1:
+            raise CLIError(f"--{key.replace('_', '-')} must be at least 1, got {config[key]}")
+    return config, run_dir
+
+
+def build_optimizer(name, params, lr):
+    cls, default_lr, extra = OPTIMIZERS[name]
+    return cls(params, lr=default_lr if lr is None else lr, **extra)
+
+
+def run(args) -> int:
+    config, run_dir = run_config(args)
+    (x, y), (x_test, y_test) = load_split_data(config["dataset"], args.root, args.download, config["limit"])
+    info = datasets.info(config["dataset"])
+    init_rng, shuffle_rng = seeds(config["seed"])
+    model = models.build(config["model"], x.shape[1:], len(info.classes), rng=init_rng)
+    model.metadata = {"dataset": config["dataset"], "classes": list(info.classes),
+                      "input_shape": list(x.shape[1:]), "model": config["model"]}
+    optimizer = build_optimizer(config["optimizer"], model.parameters(), config["lr"])
+    history, done = {}, 0
+    if args.resume:
+        record = load_checkpoint(run_dir / "checkpoint.npz", model, optimizer, shuffle_rng)
+        history, done = record["history"], record["epoch"]
+        if done >= config["epochs"]:
+            print(f"{run_dir} already finished {done} epochs; pass --epochs N > {done} to continue")
+            return 0
+    ensure_directory(run_dir)
+    write_json(run_dir / "config.json", config)
+    print(f"Training {config['model']} on {config['dataset']} ({len(x)} train / {len(x_test)} test "
+          f"images) for {config['epochs']} epochs → {run_dir}", file=sys.stderr)
+    checkpoint = Checkpoint(run_dir / "checkpoint.npz", optimizer, shuffle_rng, history)
+    try:
+        model.fit(x, y, loss=CrossEntropyLoss(), optimizer=optimizer, epochs=config["epochs"],
+                  batch_size=config["batch_size"], validation_data=(x_test, y_test),
+                  seed=shuffle_rng, callbacks=[checkpoint], initial_epoch=done)
+    except KeyboardInterrupt:
+        finished = len(checkpoint.history.get("loss", []))
+        print(f"\ninterrupted after {finished} finished epochs; continue with: "
+              f"convnp train --resume {run_dir}", file=sys.stderr)
+        return 130
+    return finish(model, checkpoint.history, run_dir)
+
+
+def finish(model, history, run_dir) -> int:
+    """Write the model, history and curves; print where they are."""
+    model.save(run_dir / "model.npz")
+    write_json(run_dir / "history.json", history)
+    written = ["model.npz", "history.json", "config.json", "checkpoint.npz"]
+    if viz.available():
+        viz.plot_history(history, run_dir / "curves.png")
+        written.append("curves.png")
+    else:
+        print(f"(no curves.png: {viz.VIZ_HINT})", file=sys.stderr)
+    print(f"test accuracy {percent(history['val_accuracy'][-1])} after {len(history['loss'])} epochs")
+    print(f"wrote {', '.join(str(run_dir / name) for name in written)}")
+    return 0

@@ -1,0 +1,103 @@
+"""Images stored as CSV rows (as in the MNIST-as-CSV files): one label column, then pixel columns."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetFormatError
+
+
+def load_csv(path, image_shape, label_column: int = 0):
+    """Load a CSV file whose rows are ``label, pixel, pixel, …`` (pixels 0-255).
+
+    An optional header line (any non-numeric cell in the first line) is skipped. Blank lines are
+    ignored. The label may sit in any column; the remaining columns, in order, are the pixels of
+    one image in row-major order of ``image_shape``.
+
+    Parameters
+    ----------
+    path : str or Path
+    image_shape : tuple of int
+        Shape of one image, e.g. ``(1, 28, 28)``; the file needs ``1 + prod(image_shape)`` columns.
+    label_column : int
+        Index of the label column (negative counts from the end).
+
+    Returns
+    -------
+    x : ndarray, shape (N, *image_shape), float32 in [0, 1] (pixels divided by 255)
+    y : ndarray, shape (N,), int64
+
+    Raises
+    ------
+    DatasetFormatError
+        Wrong number of columns (naming the line), non-numeric cells, pixels outside 0-255,
+        labels that are not non-negative integers, or no data rows.
+    """
+    path = Path(path)
+    image_shape = tuple(int(size) for size in image_shape)
+    columns = 1 + math.prod(image_shape)
+    if not -columns <= label_column < columns:
+        raise ValueError(f"load_csv: label_column {label_column} is outside the {columns} columns")
+    numbered = _data_lines(path)
+    if not numbered:
+        raise DatasetFormatError(f"{path}: no data rows")
+    _check_column_counts(numbered, columns, path)
+    table = _parse_numbers(numbered, path)  # (N, columns)
+    labels = table[:, label_column]  # (N,)
+    pixels = np.delete(table, label_column % columns, axis=1)  # (N, prod(image_shape))
+    if np.any(labels < 0) or np.any(labels != np.round(labels)):
+        raise DatasetFormatError(f"{path}: labels in column {label_column} must be non-negative integers")
+    if np.any(pixels < 0) or np.any(pixels > 255):
+        raise DatasetFormatError(f"{path}: pixel values must lie in 0-255")
+    x = np.divide(pixels, 255, dtype=np.float32).reshape(-1, *image_shape)  # (N, *image_shape)
+    return x, labels.astype(np.int64)
+
+
+def _data_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines with their 1-based line numbers, header (if any) removed."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DatasetFormatError(f"{path}: not a text CSV file ({error})") from None
+    numbered = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if numbered and not all(_is_number(cell) for cell in numbered[0][1].split(",")):
+        numbered = numbered[1:]  # header
+    return numbered
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_column_counts(numbered: list[tuple[int, str]], columns: int, path: Path) -> None:
+    """Raise naming the first line whose number of cells is not ``columns``."""
+    for number, line in numbered:
+        if line.count(",") != columns - 1:
+            raise DatasetFormatError(
+                f"{path}: line {number} has {line.count(',') + 1} columns, expected {columns} "
+                f"(1 label + {columns - 1} pixels)"
+            )
+
+
+def _parse_numbers(numbered: list[tuple[int, str]], path: Path) -> np.ndarray:
+    """Parse the lines into a float64 table; on failure, name the first bad line and cell."""
+    try:
+        table = np.loadtxt([line for _, line in numbered], delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        for number, line in numbered:
+            for column, cell in enumerate(line.split(","), 1):
+                if not _is_number(cell) or not math.isfinite(float(cell)):
+                    raise DatasetFormatError(
+                        f"{path}: line {number}, column {column}: {cell.strip()!r} is not a number"
+                    ) from None
+        raise DatasetFormatError(f"{path}: could not parse the numbers") from None
+    if not np.all(np.isfinite(table)):
+        raise DatasetFormatError(f"{path}: contains non-finite values (nan or inf)")
+    return table

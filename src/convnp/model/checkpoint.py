@@ -1,0 +1,106 @@
+"""Training checkpoints: everything needed to resume a run exactly, in one .npz, no pickle.
+
+A checkpoint holds the model's ``state_dict`` (keys ``model/…``), the optimizer's and the LR
+schedule's ``state_dict`` (``optimizer/…``, ``scheduler/…``) and a JSON record
+``__checkpoint__`` with the finished epoch, the shuffling generator's state and the history so
+far. Resuming from it reproduces the uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from .._io import atomic_write
+from .callbacks import Callback
+
+RECORD_KEY = "__checkpoint__"
+
+
+def save_checkpoint(path, model, optimizer, epoch: int, rng=None, history=None, scheduler=None) -> None:
+    """Write a checkpoint atomically (temp file, then rename).
+
+    Parameters
+    ----------
+    path : str or PathLike
+    model : Sequential
+    optimizer : convnp.optim optimizer
+    epoch : int
+        Number of epochs finished.
+    rng : numpy.random.Generator, optional
+        The generator ``fit`` shuffles with; its exact state is saved.
+    history : dict[str, list[float]], optional
+    scheduler : convnp.optim LR schedule, optional
+    """
+    arrays = {f"model/{key}": value for key, value in model.state_dict().items()}
+    arrays.update({f"optimizer/{key}": np.asarray(v) for key, v in optimizer.state_dict().items()})
+    if scheduler is not None:
+        arrays.update({f"scheduler/{key}": np.asarray(v) for key, v in scheduler.state_dict().items()})
+    record = {"format": 1, "epoch": int(epoch), "history": history or {},
+              "rng_state": None if rng is None else rng.bit_generator.state}
+    arrays[RECORD_KEY] = np.array(json.dumps(record))
+    atomic_write(path, lambda file: np.savez(file, **arrays))
+
+
+def load_checkpoint(path, model, optimizer=None, rng=None, scheduler=None) -> dict:
+    """Restore a checkpoint into existing objects; return its record.
+
+    Returns
+    -------
+    dict with ``epoch`` (epochs finished), ``history`` and ``rng_state``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file, or a file that is not a convnp checkpoint or does not fit the model.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        record = json.loads(str(arrays.pop(RECORD_KEY)))
+    except (ValueError, KeyError, OSError) as error:
+        raise ValueError(f"{path} is not a readable convnp checkpoint ({error})") from None
+    model.load_state_dict(_section(arrays, "model/"))
+    if optimizer is not None:
+        optimizer.load_state_dict(_section(arrays, "optimizer/"))
+    if scheduler is not None:
+        scheduler.load_state_dict(_section(arrays, "scheduler/"))
+    if rng is not None and record.get("rng_state") is not None:
+        rng.bit_generator.state = record["rng_state"]
+    return record
+
+
+def _section(arrays, prefix):
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+class Checkpoint(Callback):
+    """Callback: write a checkpoint at the end of every epoch, so no finished epoch is lost.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Overwritten atomically each epoch.
+    optimizer : the optimizer ``fit`` uses
+    rng : numpy.random.Generator, optional
+        The generator passed to ``fit`` as ``seed``.
+    history : dict, optional
+        History of earlier (resumed) epochs; this run's epochs are appended to it.
+    scheduler : LR schedule, optional
+    """
+
+    def __init__(self, path, optimizer, rng=None, history=None, scheduler=None):
+        super().__init__()
+        self.path, self.optimizer, self.rng, self.scheduler = path, optimizer, rng, scheduler
+        self.history = {key: list(values) for key, values in (history or {}).items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        save_checkpoint(self.path, self.model, self.optimizer, epoch + 1, self.rng, self.history,
+                        self.scheduler)
