@@ -29,14 +29,50 @@ from .layers import (
     Tanh,
 )
 from .losses import CrossEntropyLoss, Loss, MSELoss
-from .model import Callback, Checkpoint, History, NonFiniteLossError, Sequential, load_model
+from .model import (
+    Callback,
+    Checkpoint,
+    History,
+    LRSchedulerCallback,
+    NonFiniteLossError,
+    Sequential,
+    load_model,
+)
 from .parameter import Parameter
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Parameter", "Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
-    "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SELU", "Softplus", "Softmax", "Sequential",
-    "CrossEntropyLoss", "MSELoss", "Loss", "Callback", "Checkpoint", "History", "NonFiniteLossError",
-    "load_model", "gradcheck", "GradcheckError", "functional", "optim", "datasets", "models", "__version__",
+    "Parameter",
+    "Layer",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Linear",
+    "Flatten",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "ELU",
+    "SELU",
+    "Softplus",
+    "Softmax",
+    "Sequential",
+    "CrossEntropyLoss",
+    "MSELoss",
+    "Loss",
+    "Callback",
+    "Checkpoint",
+    "History",
+    "LRSchedulerCallback",
+    "NonFiniteLossError",
+    "load_model",
+    "gradcheck",
+    "GradcheckError",
+    "functional",
+    "optim",
+    "datasets",
+    "models",
+    "__version__",
 ]

@@ -72,3 +72,27 @@ def call_hook(callbacks, name, *args):
         hook = getattr(callback, name, None)
         if hook is not None:
             hook(*args)
+
+
+class LRSchedulerCallback(Callback):
+    """Step a learning-rate schedule after every batch (``per="batch"``) or every epoch.
+
+    ``OneCycleLR`` is meant to step per batch; ``StepLR`` and ``CosineAnnealingLR`` usually per
+    epoch. The current learning rate is added to the epoch logs as ``lr``.
+    """
+
+    def __init__(self, scheduler, per: str = "batch"):
+        super().__init__()
+        if per not in ("batch", "epoch"):
+            raise ValueError(f"LRSchedulerCallback: per must be 'batch' or 'epoch', got {per!r}")
+        self.scheduler, self.per = scheduler, per
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.per == "batch":
+            self.scheduler.step()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(self.scheduler.get_last_lr()[0])
+        if self.per == "epoch":
+            self.scheduler.step()

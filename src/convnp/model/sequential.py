@@ -99,7 +99,8 @@ class Sequential(Layer):
         return "\n".join(text)
 
     def fit(self, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
-            shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0):
+            shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0, augment=None,
+            clip_grad_norm=None):
         """Train on ``(x, y)`` in mini-batches (Keras' ``fit``).
 
         Parameters
@@ -118,6 +119,11 @@ class Sequential(Layer):
         initial_epoch : int, default 0
             Epoch to start at (Keras' meaning): ``fit(epochs=5, initial_epoch=2)`` runs the
             epochs numbered 3 to 5, e.g. to resume an interrupted run.
+        augment : callable ``(x_batch, rng) -> x_batch``, optional
+            Applied to every training batch (never to validation data), e.g.
+            ``cn.datasets.transforms``; ``rng`` is fit's shuffling generator.
+        clip_grad_norm : float, optional
+            Rescale gradients so their joint L2 norm is at most this (torch's clip_grad_norm_).
 
         Returns
         -------
@@ -130,7 +136,8 @@ class Sequential(Layer):
         return training.fit(self, x, y, loss=loss, optimizer=optimizer, epochs=epochs,
                             batch_size=batch_size, validation_data=validation_data,
                             shuffle=shuffle, seed=seed, callbacks=callbacks, verbose=verbose,
-                            initial_epoch=initial_epoch)
+                            initial_epoch=initial_epoch, augment=augment,
+                            clip_grad_norm=clip_grad_norm)
 
     def evaluate(self, x, y, *, loss=None, batch_size=256) -> dict:
         """``{"loss": …, "accuracy": …}`` over ``(x, y)`` in eval mode (loss only if given)."""

@@ -73,7 +73,8 @@ def batch_slices(n: int, batch_size: int):
 
 
 def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
-        shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0) -> History:
+        shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0, augment=None,
+        clip_grad_norm=None) -> History:
     """Train ``model`` with mini-batches; see :meth:`convnp.Sequential.fit`."""
     check_data(x, y, "fit")
     epochs = _positive(epochs, "epochs", "fit")
@@ -85,7 +86,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
             raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
         check_data(*validation_data, "fit (validation_data)")
     history = History()
-    callbacks = [history, *callbacks]
+    callbacks = [*callbacks, history]  # last, as in Keras: it records what the others add to logs
     for callback in callbacks:
         if hasattr(callback, "set_model"):
             callback.set_model(model)
@@ -96,8 +97,8 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         call_hook(callbacks, "on_epoch_begin", epoch, {})
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
         started = time.perf_counter()
-        logs = _train_epoch(model, x, y, order, loss, optimizer, batch_size, callbacks,
-                            f"Epoch {epoch + 1}/{epochs}", verbose)
+        step = _TrainStep(model, loss, optimizer, augment, clip_grad_norm, rng)
+        logs = _train_epoch(x, y, order, step, batch_size, callbacks, f"Epoch {epoch + 1}/{epochs}", verbose)
         seconds = time.perf_counter() - started
         if validation_data is not None:
             scores = evaluate(model, *validation_data, loss=loss, batch_size=max(batch_size, 256))
@@ -113,28 +114,62 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     return history
 
 
-def _train_epoch(model, x, y, order, loss, optimizer, batch_size, callbacks, title, verbose):
+class _TrainStep:
+    """One optimisation step on a batch: (augment) → forward → loss → backward → (clip) → step."""
+
+    def __init__(self, model, loss, optimizer, augment, clip_grad_norm, rng):
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"fit: clip_grad_norm must be positive, got {clip_grad_norm!r}")
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.augment, self.clip_grad_norm, self.rng = augment, clip_grad_norm, rng
+        self.dtype = model_dtype(model)
+
+    def __call__(self, x_batch, y_batch):
+        """Train on one batch; return (model output, loss value)."""
+        x_batch = x_batch.astype(self.dtype, copy=False)
+        if self.augment is not None:
+            x_batch = self.augment(x_batch, self.rng)
+        output = self.model.forward(x_batch)
+        value = self.loss(output, y_batch)
+        if math.isfinite(value):
+            self.model.backward(self.loss.backward())
+            if self.clip_grad_norm is not None:
+                clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+            self.optimizer.step()
+        return output, value
+
+
+def clip_grad_norm_(params, max_norm: float) -> float:
+    """Scale all gradients in place so their joint L2 norm is at most ``max_norm``.
+
+    torch.nn.utils.clip_grad_norm_'s rule: ``total = sqrt(sum ||g||^2)``; if ``total > max_norm``
+    every gradient is multiplied by ``max_norm / (total + 1e-6)``. Returns ``total``.
+    """
+    total = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for p in params:
+            p.grad *= scale
+    return total
+
+
+def _train_epoch(x, y, order, step, batch_size, callbacks, title, verbose):
     """One pass over ``x`` in the given sample order; returns the epoch's mean loss/accuracy."""
-    model.train()
-    dtype = model_dtype(model)
+    step.model.train()
     total_loss, total_correct, seen, classification = 0.0, 0, 0, True
     started = time.perf_counter()
     parts = batch_slices(len(x), batch_size)
     bar = tqdm(parts, desc=title, unit="batch", leave=False, disable=not verbose, file=sys.stderr)
     for batch, part in enumerate(bar):
         index = order[part]
-        x_batch, y_batch = x[index].astype(dtype, copy=False), y[index]
         call_hook(callbacks, "on_train_batch_begin", batch, {"size": len(index)})
-        output = model.forward(x_batch)
-        value = loss(output, y_batch)
+        output, value = step(x[index], y[index])
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"fit: the loss became {value} in {title.lower()}, batch {batch + 1}/{len(parts)} (samples "
                 f"{part.start}..{part.stop - 1} of the shuffled order); lower the learning rate or "
                 f"check the data for NaN/inf")
-        model.backward(loss.backward())
-        optimizer.step()
-        correct = correct_count(output, y_batch)
+        correct = correct_count(output, y[index])
         classification = classification and correct is not None
         total_loss, seen = total_loss + value * len(index), seen + len(index)
         total_correct += correct or 0
