@@ -97,3 +97,19 @@ def test_avg_pool_counts_padding_in_the_mean():
     y = cn.AvgPool2d(3, stride=1, padding=1)(np.ones((1, 1, 3, 3)))
     np.testing.assert_allclose(y[0, 0], [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1, 6 / 9],
                                          [4 / 9, 6 / 9, 4 / 9]], rtol=1e-15)
+
+
+def test_max_pool_routes_the_gradient_to_a_nan_like_torch():
+    x = np.arange(2 * 3 * 6 * 6, dtype=np.float64).reshape(2, 3, 6, 6) % 7
+    x[0, 1, 2, 3] = np.nan
+    x[1, 2, 0, 0] = np.nan
+    x[1, 2, 1, 1] = np.nan  # two NaNs in one window: torch routes to the last one
+    layer = cn.MaxPool2d(3, stride=2, padding=1)
+    y = layer.forward(x)
+    dy = np.random.default_rng(0).standard_normal(y.shape)
+    dx = layer.backward(dy)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, 3, 2, 1)
+    yt.backward(torch.from_numpy(dy))
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(yt.detach().numpy()))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-12)

@@ -281,3 +281,19 @@ def test_load_state_dict_with_a_bad_shape_changes_nothing():
         model.load_state_dict(bad)
     for key, value in model.state_dict().items():
         assert np.array_equal(value, before[key]), key
+
+
+def test_backward_without_input_grad_skips_the_first_layer_and_keeps_parameter_grads():
+    rng = np.random.default_rng(0)
+    model = cn.Sequential(cn.Conv2d(2, 3, 3, dtype=np.float64, rng=0), cn.ReLU(), cn.Flatten(),
+                          cn.Linear(3 * 4 * 4, 2, dtype=np.float64, rng=1))
+    x, dy = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((2, 2))
+    model.forward(x)
+    dx = model.backward(dy)
+    full = {name: p.grad.copy() for name, p in model.named_parameters().items()}
+    assert dx.shape == x.shape
+    model.forward(x)
+    assert model.backward(dy, input_grad=False) is None
+    for name, p in model.named_parameters().items():
+        np.testing.assert_array_equal(p.grad, full[name])
+    assert model[0].need_input_grad  # restored afterwards

@@ -10,7 +10,7 @@ math), proven equal to PyTorch's. Typical use::
                         optimizer=cn.optim.Adam(model.parameters()), epochs=2)
 """
 
-from . import datasets, functional, models, optim
+from . import datasets, functional, interop, models, optim
 from .gradcheck import GradcheckError, gradcheck
 from .layers import (
     ELU,
@@ -71,6 +71,7 @@ __all__ = [
     "gradcheck",
     "GradcheckError",
     "functional",
+    "interop",
     "optim",
     "datasets",
     "models",

@@ -31,7 +31,8 @@ class PoolCache:
     stride: tuple
     pads: tuple  # (top, bottom, left, right)
     out_hw: tuple
-    argmax: np.ndarray | None = None  # (N, OH, OW, C): kernel offset index k = p*KW + q of the max
+    padded: np.ndarray | None = None  # max-pool: the padded channels-last input
+    y: np.ndarray | None = None  # max-pool: the output, channels-last (N, OH, OW, C)
 
 
 def pool_geometry(x_shape, kernel_size, stride, padding, who="pool2d"):
@@ -43,6 +44,12 @@ def pool_geometry(x_shape, kernel_size, stride, padding, who="pool2d"):
         raise ValueError(f"{who}: padding {pads[0], pads[2]} must be at most half the kernel size "
                          f"{kernel} (as in torch)")
     return kernel, stride, pads, output_hw(x_shape[2:], kernel, stride, pads, who)
+
+
+def _offsets(kernel, stride, out_hw):
+    """The index of every kernel offset's elements (see ``offset_slice``), row-major order."""
+    kh, kw = kernel
+    return [offset_slice(i, j, stride, out_hw) for i in range(kh) for j in range(kw)]
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
@@ -58,24 +65,26 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     Returns
     -------
     y : ndarray, shape (N, C, OH, OW) (NCHW view of channels-last memory)
-    cache : PoolCache, with the argmax offset of every output element.
+    cache : PoolCache
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
     padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
-    y = padded[offset_slice(0, 0, stride, out_hw)].copy()  # (N, OH, OW, C): offset (0, 0) first
-    argmax = np.zeros(y.shape, dtype=np.int16)
-    for k in range(1, kernel[0] * kernel[1]):
-        candidate = padded[offset_slice(k // kernel[1], k % kernel[1], stride, out_hw)]
-        # Strictly greater keeps the first maximum on ties; NaN wins, so it propagates as in torch.
-        better = (candidate > y) | np.isnan(candidate)
-        np.copyto(y, candidate, where=better)
-        np.copyto(argmax, k, where=better)
-    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, argmax)
+    offsets = _offsets(kernel, stride, out_hw)
+    y = padded[offsets[0]].copy()  # (N, OH, OW, C)
+    for index in offsets[1:]:
+        np.maximum(y, padded[index], out=y)  # NaN propagates, as in torch
+    # Which element was the maximum is recomputed in backward: cheaper than tracking it here,
+    # and inference never pays for it.
+    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, padded, y)
     return y.transpose(0, 3, 1, 2), cache  # (N, C, OH, OW) view
 
 
 def max_pool2d_backward(dy, cache: PoolCache):
     """Route each ``dy`` element to the input element that was its window's maximum.
+
+    Offsets are visited in row-major window order and an output position is "claimed" by the
+    first offset equal to its maximum, so on ties the first maximum gets the gradient (torch's
+    rule). A NaN maximum is routed to the last NaN of its window, as torch's kernel does.
 
     Returns
     -------
@@ -83,10 +92,20 @@ def max_pool2d_backward(dy, cache: PoolCache):
     """
     dy_nhwc = dy.transpose(0, 2, 3, 1)  # (N, OH, OW, C) view
     grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
-    kh, kw = cache.kernel
-    for k in range(kh * kw):
-        routed = dy_nhwc * (cache.argmax == k)  # dy where offset k was the max, else 0
-        grad_padded[offset_slice(k // kw, k % kw, cache.stride, cache.out_hw)] += routed
+    offsets = _offsets(cache.kernel, cache.stride, cache.out_hw)
+    unclaimed = np.ones(cache.y.shape, dtype=bool)  # NaN maxima never compare equal: left alone
+    hit = np.empty(cache.y.shape, dtype=bool)
+    for index in offsets:
+        np.equal(cache.padded[index], cache.y, out=hit)
+        hit &= unclaimed
+        np.greater(unclaimed, hit, out=unclaimed)  # unclaimed and not hit
+        grad_padded[index] += dy_nhwc * hit
+    nan_unclaimed = np.isnan(cache.y)
+    if nan_unclaimed.any():
+        for index in reversed(offsets):  # torch replaces the maximum at every NaN: the last wins
+            np.logical_and(np.isnan(cache.padded[index]), nan_unclaimed, out=hit)
+            np.greater(nan_unclaimed, hit, out=nan_unclaimed)
+            grad_padded[index] += dy_nhwc * hit
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
 
 
@@ -97,9 +116,10 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
     padded = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
-    y = padded[offset_slice(0, 0, stride, out_hw)].copy()  # (N, OH, OW, C)
-    for k in range(1, kernel[0] * kernel[1]):
-        y += padded[offset_slice(k // kernel[1], k % kernel[1], stride, out_hw)]
+    offsets = _offsets(kernel, stride, out_hw)
+    y = padded[offsets[0]].copy()  # (N, OH, OW, C)
+    for index in offsets[1:]:
+        y += padded[index]
     y /= kernel[0] * kernel[1]
     return y.transpose(0, 3, 1, 2), PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw)
 
@@ -109,8 +129,8 @@ def avg_pool2d_backward(dy, cache: PoolCache):
     kh, kw = cache.kernel
     shared = dy.transpose(0, 2, 3, 1) / (kh * kw)  # (N, OH, OW, C)
     grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for k in range(kh * kw):
-        grad_padded[offset_slice(k // kw, k % kw, cache.stride, cache.out_hw)] += shared
+    for index in _offsets(cache.kernel, cache.stride, cache.out_hw):
+        grad_padded[index] += shared
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
 
 

@@ -48,15 +48,24 @@ class Sequential(Layer):
                 raise type(error)(f"layer {index} {error}") from None
         return x
 
-    def backward(self, dy):
+    def backward(self, dy, *, input_grad=True):
         """Back-propagate ``dy`` (d loss / d output) through every layer in reverse.
 
-        Fills each Parameter's ``grad`` and returns d loss / d input (None when the first
-        layer was told it needs no input gradient).
+        Fills each Parameter's ``grad`` and returns d loss / d input. With ``input_grad=False``
+        (what ``fit`` uses) the first layer may skip computing it — nothing consumes the
+        gradient of the data — and None is returned.
         """
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
+        first = self.layers[0] if self.layers else None
+        skip = not input_grad and getattr(first, "need_input_grad", False)
+        if skip:
+            first.need_input_grad = False
+        try:
+            for layer in reversed(self.layers):
+                dy = layer.backward(dy)
+        finally:
+            if skip:
+                first.need_input_grad = True
+        return dy if input_grad else None
 
     def __getitem__(self, index):
         if isinstance(index, slice):

@@ -132,7 +132,7 @@ class _TrainStep:
         output = self.model.forward(x_batch)
         value = self.loss(output, y_batch)
         if math.isfinite(value):
-            self.model.backward(self.loss.backward())
+            self.model.backward(self.loss.backward(), input_grad=False)
             if self.clip_grad_norm is not None:
                 clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
             self.optimizer.step()

@@ -1,0 +1,232 @@
+"""convnp vs PyTorch CPU, training and inference throughput, measured in the same process.
+
+    python benchmarks/bench_vs_torch.py [--nets seed002 simple-cnn cifar-small]
+        [--batch-sizes 32 64 128 256] [--seconds 1.0] [--rounds 7] [--profile] [--memory]
+        [--scaling]
+
+For every net: build the convnp model and its PyTorch twin with identical weights
+(``cn.interop.to_torch``), check that one training step gives the same loss and gradients, then
+time training steps (forward + loss + backward + SGD step) and inference, alternating convnp and
+torch runs (A B A B …) after a warm-up, both on the same number of threads. The ratio reported
+is the median of the pairwise ratios convnp img/s / torch img/s, which cancels most of the noise
+of a shared machine. float32 throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+THREADS = os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")  # before numpy is imported
+os.environ.setdefault("OMP_NUM_THREADS", THREADS)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import convnp as cn  # noqa: E402
+
+INPUT_SHAPES = {"cifar-small": (3, 32, 32), "cifar-resnet": (3, 32, 32)}
+
+
+def make_pair(net, batch_size, image_size=None, seed=0):
+    """A convnp model, its torch twin, an SGD optimizer for each and one batch of data."""
+    shape = INPUT_SHAPES.get(net, (1, 28, 28))
+    if image_size is not None:
+        shape = (shape[0], image_size, image_size)
+    model = cn.models.build(net, shape, 10, rng=seed)
+    twin = cn.interop.to_torch(model)
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch_size, *shape), dtype=np.float32)
+    y = rng.integers(0, 10, batch_size)
+    return model, twin, x, y
+
+
+class ConvnpStep:
+    def __init__(self, model, x, y):
+        self.model, self.x, self.y = model, x, y
+        self.loss = cn.CrossEntropyLoss()
+        self.optimizer = cn.optim.SGD(model.parameters(), lr=0.01)
+
+    def train(self):
+        value = self.loss(self.model.forward(self.x), self.y)
+        self.model.backward(self.loss.backward(), input_grad=False)  # as fit does
+        self.optimizer.step()
+        return value
+
+    def infer(self):
+        return self.model.predict(self.x, batch_size=len(self.x))
+
+
+class TorchStep:
+    def __init__(self, twin, x, y):
+        self.twin, self.x, self.y = twin, torch.from_numpy(x), torch.from_numpy(y)
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(twin.parameters(), lr=0.01)
+
+    def train(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        value = self.loss(self.twin(self.x), self.y)
+        value.backward()
+        self.optimizer.step()
+        return value.item()
+
+    def infer(self):
+        self.twin.eval()
+        with torch.no_grad():
+            out = self.twin(self.x)
+        self.twin.train()
+        return out
+
+
+def check_same_step(net):
+    """One training step of both frameworks on the same batch gives the same loss and gradients."""
+    model, twin, x, y = make_pair(net, 16)
+    loss = cn.CrossEntropyLoss()
+    value = loss(model.forward(x), y)
+    model.backward(loss.backward())
+    torch_value = torch.nn.functional.cross_entropy(twin(torch.from_numpy(x)), torch.from_numpy(y))
+    torch_value.backward()
+    worst = 0.0
+    for name, p in twin.named_parameters():
+        mine = model.named_parameters()[name].grad
+        worst = max(worst, float(np.abs(mine - p.grad.numpy()).max() / (np.abs(p.grad.numpy()).max() + 1e-12)))
+    if abs(value - torch_value.item()) > 1e-4 or worst > 1e-3:
+        raise SystemExit(f"{net}: convnp and torch disagree (loss {value} vs {torch_value.item()}, "
+                         f"worst relative gradient difference {worst:.2e})")
+    return worst
+
+
+def timed(function, seconds):
+    """Images per call-second: run ``function`` repeatedly for about ``seconds``."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        function()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return calls / elapsed
+
+
+def compare(convnp_fn, torch_fn, batch_size, seconds, rounds):
+    """Interleaved A B A B timing; returns (convnp img/s, torch img/s, median pairwise ratio)."""
+    convnp_fn(), torch_fn(), convnp_fn(), torch_fn()  # warm-up
+    pairs = []
+    for _ in range(rounds):
+        a = timed(convnp_fn, seconds) * batch_size
+        b = timed(torch_fn, seconds) * batch_size
+        pairs.append((a, b, a / b))
+    return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs),
+            statistics.median(p[2] for p in pairs))
+
+
+def peak_memory_mb(framework, net, batch_size):
+    """Peak RSS growth (MB) of a few training steps, in a fresh process (fair to both)."""
+    code = (f"import sys; sys.argv = ['x']; sys.path.insert(0, {os.path.dirname(__file__)!r});"
+            f"import bench_vs_torch as b, resource;"
+            f"m, t, x, y = b.make_pair({net!r}, {batch_size});"
+            f"s = b.{'ConvnpStep(m' if framework == 'convnp' else 'TorchStep(t'}, x, y);"
+            f"base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            f"[s.train() for _ in range(3)];"
+            f"print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def profile(net, batch_size, steps=20):
+    """Print where one convnp training step's time goes, per layer, forward and backward."""
+    model, _, x, y = make_pair(net, batch_size)
+    step = ConvnpStep(model, x, y)
+    times = {i: [0.0, 0.0] for i in range(len(model))}
+    for layer_index, layer in enumerate(model.layers):
+        for phase, name in enumerate(("forward", "backward")):
+            original = getattr(layer, name)
+
+            def wrapped(arg, original=original, slot=(layer_index, phase)):
+                start = time.perf_counter()
+                result = original(arg)
+                times[slot[0]][slot[1]] += time.perf_counter() - start
+                return result
+
+            setattr(layer, name, wrapped)
+    step.train()
+    times = {i: [0.0, 0.0] for i in range(len(model))}
+    start = time.perf_counter()
+    for _ in range(steps):
+        step.train()
+    total = (time.perf_counter() - start) / steps * 1e3
+    print(f"\nprofile: {net}, batch {batch_size}, one training step = {total:.2f} ms")
+    print(f"{'layer':<40}{'forward ms':>12}{'backward ms':>13}")
+    for i, layer in enumerate(model.layers):
+        print(f"{i:>2} {layer!r:<37}{times[i][0] / steps * 1e3:>12.2f}{times[i][1] / steps * 1e3:>13.2f}")
+    layers_ms = sum(f + b for f, b in times.values()) / steps * 1e3
+    print(f"{'loss + optimizer step + overhead':<40}{total - layers_ms:>12.2f}")
+
+
+def machine_line():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {}) \
+        if hasattr(np, "show_config") else {}
+    return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, numpy {np.__version__} "
+            f"({blas.get('name', '?')} {blas.get('version', '')}), torch {torch.__version__}, "
+            f"threads: BLAS {THREADS}, torch {torch.get_num_threads()}")
+
+
+def scaling(seconds, rounds):
+    print("\nscaling: simple-cnn training step time (ms), convnp and torch")
+    print(f"{'batch':>6}{'image':>7}{'convnp ms':>11}{'torch ms':>10}{'convnp ms/img':>15}{'ratio':>7}")
+    for batch_size, image in [(b, 28) for b in (8, 16, 32, 64, 128, 256, 512)] + [(64, 56), (64, 112)]:
+        model, twin, x, y = make_pair("simple-cnn", batch_size, image)
+        a, b, ratio = compare(ConvnpStep(model, x, y).train, TorchStep(twin, x, y).train, batch_size,
+                              seconds, rounds)
+        print(f"{batch_size:>6}{image:>7}{batch_size / a * 1e3:>11.2f}{batch_size / b * 1e3:>10.2f}"
+              f"{1e3 / a:>15.3f}{ratio:>7.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nets", nargs="+", default=["seed002", "simple-cnn", "cifar-small"])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32, 64, 128, 256])
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
+    parser.add_argument("--rounds", type=int, default=7, help="A/B pairs per measurement")
+    parser.add_argument("--profile", action="store_true", help="per-layer time of one step")
+    parser.add_argument("--memory", action="store_true", help="peak memory of a training step")
+    parser.add_argument("--scaling", action="store_true", help="simple-cnn step time vs batch/image size")
+    args = parser.parse_args()
+    torch.set_num_threads(int(THREADS))
+    print(machine_line())
+    if args.profile:
+        for net in args.nets:
+            profile(net, args.batch_sizes[0])
+        return
+    if args.scaling:
+        scaling(args.seconds, args.rounds)
+        return
+    print(f"\n{'net':<12}{'batch':>6}{'mode':>7}{'convnp img/s':>14}{'torch img/s':>13}{'ratio':>7}")
+    for net in args.nets:
+        check_same_step(net)
+        for batch_size in args.batch_sizes:
+            model, twin, x, y = make_pair(net, batch_size)
+            mine, theirs = ConvnpStep(model, x, y), TorchStep(twin, x, y)
+            for mode in ("train", "infer"):
+                a, b, ratio = compare(getattr(mine, mode), getattr(theirs, mode), batch_size,
+                                      args.seconds, args.rounds)
+                print(f"{net:<12}{batch_size:>6}{mode:>7}{a:>14.0f}{b:>13.0f}{ratio:>7.2f}", flush=True)
+        if args.memory:
+            for batch_size in args.batch_sizes:
+                ours, theirs = (peak_memory_mb(f, net, batch_size) for f in ("convnp", "torch"))
+                print(f"{net:<12}{batch_size:>6}   peak training memory: convnp {ours:.0f} MB, "
+                      f"torch {theirs:.0f} MB, ratio {ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()

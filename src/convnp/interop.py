@@ -1,0 +1,73 @@
+"""Interchange with PyTorch: build the ``torch.nn`` twin of a convnp model, with the same weights.
+
+PyTorch is optional (the ``dev`` extra); importing this module does not import torch, calling
+:func:`to_torch` does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import layers as L
+from .model.sequential import Sequential
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("to_torch needs PyTorch: pip install torch (convnp's dev extra pins "
+                          "torch==2.13.0)") from None
+    return torch
+
+
+def _padding(layer):
+    return layer.padding if isinstance(layer.padding, str) else tuple(layer.padding)
+
+
+def _twin(layer, nn):
+    """The torch.nn module computing the same function as ``layer`` (weights copied later)."""
+    simple = {L.ReLU: nn.ReLU, L.Sigmoid: nn.Sigmoid, L.Tanh: nn.Tanh, L.SELU: nn.SELU, L.Flatten: nn.Flatten}
+    if type(layer) in simple:
+        return simple[type(layer)]()
+    if isinstance(layer, Sequential):
+        return nn.Sequential(*(_twin(child, nn) for child in layer.layers))
+    if isinstance(layer, L.Conv2d):
+        return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                         _padding(layer), bias=layer.bias is not None)
+    if isinstance(layer, L.Linear):
+        return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
+    if isinstance(layer, L.MaxPool2d):
+        return nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
+    if isinstance(layer, L.AvgPool2d):
+        return nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding, count_include_pad=True)
+    if isinstance(layer, L.LeakyReLU):
+        return nn.LeakyReLU(layer.negative_slope)
+    if isinstance(layer, L.ELU):
+        return nn.ELU(layer.alpha)
+    if isinstance(layer, L.Softplus):
+        return nn.Softplus(layer.beta, layer.threshold)
+    if isinstance(layer, L.Softmax):
+        return nn.Softmax(layer.dim)
+    raise TypeError(f"to_torch: no PyTorch twin known for {layer!r}")
+
+
+def to_torch(model):
+    """Return a ``torch.nn`` module computing the same function as ``model``, same weights.
+
+    Parameters
+    ----------
+    model : Sequential or Layer
+
+    Returns
+    -------
+    torch.nn.Module (``torch.nn.Sequential`` for a Sequential) in training mode like ``model``,
+    with parameters and buffers of the same dtype; its ``state_dict`` keys equal
+    ``model.state_dict()``'s, so ``load_state_dict`` moves weights either way without transposes.
+    """
+    torch = _torch()
+    twin = _twin(model, torch.nn)
+    dtype = getattr(torch, str(next(iter(model.state_dict().values()), np.zeros(0, np.float32)).dtype))
+    twin = twin.to(dtype)
+    twin.load_state_dict({key: torch.from_numpy(np.array(value)) for key, value in model.state_dict().items()})
+    return twin.train(model.training)
