@@ -156,3 +156,20 @@ def test_float64_layer_has_float64_parameters():
     layer = cn.Conv2d(3, 4, 3, dtype=np.float64, rng=0)
     assert layer.weight.dtype == layer.bias.dtype == np.float64
     assert layer.weight.grad.dtype == np.float64
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3000])
+def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_bytes):
+    """Big batches build the window matrix in pieces of images; any chunking must agree."""
+    from convnp.functional import conv
+
+    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", chunk_bytes)  # 1 byte: one image per chunk
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((5, 6, 9, 8)), rng.standard_normal((4, 6, 3, 2)), rng.standard_normal(4)
+    y, cache = conv.conv2d_forward(x, w, b, stride=(2, 1), padding=1)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = conv.conv2d_backward(dy, cache)
+    dx0, dw0, db0 = conv.conv2d_backward_naive(dy, x, w, stride=(2, 1), padding=1)
+    np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, stride=(2, 1), padding=1), atol=1e-12)
+    for got, want in ((dx, dx0), (dw, dw0), (db, db0)):
+        np.testing.assert_allclose(got, want, atol=1e-12)

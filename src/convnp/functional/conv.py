@@ -14,7 +14,10 @@ and ``dx`` is ``dX_col`` folded back onto the image (the adjoint of the window u
 Two layouts of ``X_col`` are used, chosen by speed (measurements in PERF_NOTES.md):
 
 * many input channels: rows built from channels-last memory, columns ordered (kh, kw, c), so
-  every window row is a run of C contiguous numbers;
+  every window row is a run of C contiguous numbers. This matrix is KH*KW times larger than
+  the image, so it is built in chunks of images (at most ``COLUMN_CHUNK_BYTES``) and never
+  kept: backward rebuilds it from the cached padded input (a few % of time for a several-fold
+  smaller peak memory);
 * few input channels (first layers, C < 4): the transposed matrix (C*KH*KW, N*OH*OW), built
   with one strided copy per kernel offset; BLAS multiplies by its transpose for free.
 
@@ -38,14 +41,15 @@ from .windows import (
 )
 
 FEW_CHANNELS = 4  # below this many input channels the transposed column layout is faster
+COLUMN_CHUNK_BYTES = 16 * 2**20  # largest piece of the row-layout window matrix built at once
 
 
 @dataclass
 class ConvCache:
     """What :func:`conv2d_backward` needs from the forward pass."""
 
-    columns: np.ndarray  # (N*OH*OW, KH*KW*C) rows, or (C*KH*KW, N*OH*OW) if transposed
-    transposed: bool
+    source: np.ndarray  # padded channels-last input (N, Hp, Wp, C), or the transposed
+    transposed: bool  # window matrix (C*KH*KW, N*OH*OW) for few channels
     weight: np.ndarray  # (O, C, KH, KW)
     x_shape: tuple
     stride: tuple
@@ -91,16 +95,35 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     out_channels = weight.shape[0]
     transposed = c < FEW_CHANNELS
     if transposed:
-        columns = columns_transposed(x, kernel, stride, pads, (oh, ow))  # (C*KH*KW, N*OH*OW)
-        y_2d = columns.T @ weight.reshape(out_channels, -1).T  # (N*OH*OW, O)
+        source = columns_transposed(x, kernel, stride, pads, (oh, ow))  # (C*KH*KW, N*OH*OW)
+        y_2d = source.T @ weight.reshape(out_channels, -1).T  # (N*OH*OW, O)
     else:
-        windows = window_view(pad_channels_last(x, pads), kernel, stride, (oh, ow))  # (N, OH, OW, KH, KW, C)
-        columns = windows.reshape(n * oh * ow, -1)  # (N*OH*OW, KH*KW*C), one copy
-        y_2d = columns @ _weight_rows(weight).T  # (N*OH*OW, O)
+        source = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
+        y_2d = np.empty((n * oh * ow, out_channels), dtype=np.result_type(x, weight))
+        weight_rows = _weight_rows(weight)  # (O, KH*KW*C)
+        for rows, columns in _column_chunks(source, kernel, stride, (oh, ow)):
+            np.matmul(columns, weight_rows.T, out=y_2d[rows])  # (rows, O)
     if bias is not None:
         y_2d += bias
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
-    return y, ConvCache(columns, transposed, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+    return y, ConvCache(source, transposed, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+
+
+def _column_chunks(padded, kernel, stride, out_hw):
+    """Yield ``(row slice, window matrix)`` for consecutive chunks of images.
+
+    Each matrix is (images*OH*OW, KH*KW*C), columns ordered (kh, kw, c), at most about
+    ``COLUMN_CHUNK_BYTES`` large; the row slice says which rows of the full matrix it holds.
+    """
+    n, _, _, c = padded.shape
+    windows = window_view(padded, kernel, stride, out_hw)  # (N, OH, OW, KH, KW, C) view
+    rows_per_image = out_hw[0] * out_hw[1]
+    image_bytes = rows_per_image * kernel[0] * kernel[1] * c * padded.itemsize
+    step = max(1, COLUMN_CHUNK_BYTES // image_bytes)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        columns = windows[start:stop].reshape((stop - start) * rows_per_image, -1)  # one copy
+        yield slice(start * rows_per_image, stop * rows_per_image), columns
 
 
 def _weight_rows(weight):
@@ -129,9 +152,12 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     out_channels, c, kh, kw = cache.weight.shape
     dy_2d = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O), free if channels-last
     if cache.transposed:
-        dweight = (dy_2d.T @ cache.columns.T).reshape(cache.weight.shape)  # (O, C, KH, KW)
+        dweight = (dy_2d.T @ cache.source.T).reshape(cache.weight.shape)  # (O, C, KH, KW)
     else:
-        dweight = (dy_2d.T @ cache.columns).reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
+        dweight_rows = np.zeros((out_channels, kh * kw * c), dtype=dy_2d.dtype)  # (O, KH*KW*C)
+        for rows, columns in _column_chunks(cache.source, (kh, kw), cache.stride, cache.out_hw):
+            dweight_rows += dy_2d[rows].T @ columns
+        dweight = dweight_rows.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
     # Bias gradient as a matrix-vector product: several times faster than dy_2d.sum(axis=0).
     dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d if cache.has_bias else None
     dx = _input_grad(dy_2d, cache) if need_input_grad else None

@@ -1,7 +1,7 @@
 """Activation layers: elementwise nonlinearities and softmax, torch.nn's names and formulas.
 
-Each caches the one array its backward needs: the input ``x`` or, where the derivative is
-cheaper in terms of it, the output ``y`` (Sigmoid, Tanh, Softmax).
+Each caches the one array its backward needs: the input ``x`` or, where the derivative can be
+written in terms of it, the output ``y`` (ReLU, Sigmoid, Tanh, Softmax).
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ class _Elementwise(Layer):
 
 
 class ReLU(_Elementwise):
-    """``max(x, 0)``; backward ``dy * [x > 0]``."""
+    """``max(x, 0)``; backward ``dy * [x > 0]``.
+
+    Caches its output ``y`` rather than ``x`` (``y > 0`` exactly where ``x > 0``), so the
+    previous layer's output can be freed: one activation less held per ReLU during training.
+    """
 
     def forward(self, x):
         self._check(x)
-        self._cache = x
-        return F.relu(x)
+        self._cache = F.relu(x)
+        return self._cache
 
     def backward(self, dy):
         return F.relu_backward(dy, self._saved_for(dy))
