@@ -94,7 +94,8 @@ def check_same_step(net):
     worst = 0.0
     for name, p in twin.named_parameters():
         mine = model.named_parameters()[name].grad
-        worst = max(worst, float(np.abs(mine - p.grad.numpy()).max() / (np.abs(p.grad.numpy()).max() + 1e-12)))
+        reference = p.grad.numpy()
+        worst = max(worst, float(np.abs(mine - reference).max() / (np.abs(reference).max() + 1e-12)))
     if abs(value - torch_value.item()) > 1e-4 or worst > 1e-3:
         raise SystemExit(f"{net}: convnp and torch disagree (loss {value} vs {torch_value.item()}, "
                          f"worst relative gradient difference {worst:.2e})")
