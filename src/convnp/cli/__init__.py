@@ -1,4 +1,4 @@
-"""The ``convnp`` command line: train, evaluate, predict and list datasets.
+"""The ``convnp`` command line: train, evaluate, predict, explain and list datasets.
 
 Every failure a user can cause ends with one line ``convnp: error: …`` and exit status 2;
 set ``CONVNP_DEBUG=1`` to see the full traceback instead.
@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..datasets import DatasetError
-from . import data, evaluate, predict, train
+from . import data, evaluate, explain, predict, train
 from .common import CLIError
 
 USER_ERRORS = (CLIError, DatasetError, FileNotFoundError, ValueError, TypeError, ImportError, OSError)
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convnp", description="Convolutional neural networks from scratch in NumPy.")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (train, evaluate, predict, data):
+    for command in (train, evaluate, predict, explain, data):
         command.add_parser(subparsers)
     return parser
 

@@ -16,13 +16,14 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "evaluate", help="measure a trained model on a dataset's test split",
         description="Print accuracy, per-class accuracy and the confusion matrix of a model on the "
-                    "test split; with the viz extra also write confusion.png.")
+                    "test split; with the viz extra also write confusion.png and misclassified.png.")
     parser.add_argument("model", metavar="RUN_DIR_OR_MODEL", help="run directory or model .npz")
     parser.add_argument("--dataset", choices=datasets.names(),
                         help="default: the dataset the model was trained on")
     parser.add_argument("--limit", type=int, help="use only the first N test images")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--out", help="directory for confusion.png (default: beside the model)")
+    parser.add_argument("--out", help="directory for confusion.png and misclassified.png "
+                        "(default: beside the model)")
     parser.add_argument("--root", help="data directory (default $CONVNP_DATA or ~/.cache/convnp)")
     parser.add_argument("--download", action="store_true", help="download missing dataset files")
     parser.set_defaults(run=run)
@@ -49,9 +50,12 @@ def run(args) -> int:
     if viz.available():
         picture = (Path(args.out) if args.out else path.parent) / "confusion.png"
         viz.plot_confusion_matrix(y, predicted, names, picture)
+        mistakes = picture.with_name("misclassified.png")
+        viz.plot_misclassified(model, x, y, names, mistakes, logits=logits)
         print(f"wrote {picture}")
+        print(f"wrote {mistakes}")
     else:
-        print(f"(no confusion.png: {viz.VIZ_HINT})", file=sys.stderr)
+        print(f"(no confusion.png, misclassified.png: {viz.VIZ_HINT})", file=sys.stderr)
     return 0
 
 

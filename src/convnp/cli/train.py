@@ -27,7 +27,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "train", help="train a zoo model on a dataset",
         description="Train a model from the zoo. Writes model.npz, history.json, config.json, a "
-                    "checkpoint after every epoch and, with the viz extra, curves.png.")
+                    "checkpoint after every epoch and, with the viz extra, curves.png and kernels.png.")
     parser.add_argument("--model", choices=models.names(), help=f"default {DEFAULTS['model']}")
     parser.add_argument("--dataset", choices=datasets.names(), help=f"default {DEFAULTS['dataset']}")
     parser.add_argument("--epochs", type=int, help="total epochs (default 2; with --resume, "
@@ -112,8 +112,11 @@ def finish(model, history, run_dir) -> int:
     if viz.available():
         viz.plot_history(history, run_dir / "curves.png")
         written.append("curves.png")
+        if viz.find_conv(model) is not None:
+            viz.plot_kernels(model, run_dir / "kernels.png")
+            written.append("kernels.png")
     else:
-        print(f"(no curves.png: {viz.VIZ_HINT})", file=sys.stderr)
+        print(f"(no curves.png, kernels.png: {viz.VIZ_HINT})", file=sys.stderr)
     print(f"test accuracy {percent(history['val_accuracy'][-1])} after {len(history['loss'])} epochs")
     print(f"wrote {', '.join(str(run_dir / name) for name in written)}")
     return 0
