@@ -10,19 +10,24 @@ math), proven equal to PyTorch's. Typical use::
                         optimizer=cn.optim.Adam(model.parameters()), epochs=2)
 """
 
-from . import datasets, functional, interop, models, optim
+from . import datasets, explain, functional, interop, models, optim, viz
 from .gradcheck import GradcheckError, gradcheck
 from .layers import (
     ELU,
     SELU,
     AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
     Conv2d,
+    Dropout,
     Flatten,
+    GlobalAvgPool2d,
     Layer,
     LeakyReLU,
     Linear,
     MaxPool2d,
     ReLU,
+    Residual,
     Sigmoid,
     Softmax,
     Softplus,
@@ -58,6 +63,11 @@ __all__ = [
     "SELU",
     "Softplus",
     "Softmax",
+    "Dropout",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "GlobalAvgPool2d",
+    "Residual",
     "Sequential",
     "CrossEntropyLoss",
     "MSELoss",
@@ -72,6 +82,8 @@ __all__ = [
     "GradcheckError",
     "functional",
     "interop",
+    "viz",
+    "explain",
     "optim",
     "datasets",
     "models",

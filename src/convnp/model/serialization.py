@@ -22,7 +22,8 @@ FORMAT_VERSION = 1
 META_KEY = "__convnp__"
 LAYER_TYPES = {cls.__name__: cls for cls in (
     L.Conv2d, L.MaxPool2d, L.AvgPool2d, L.Linear, L.Flatten, L.ReLU, L.LeakyReLU, L.Sigmoid,
-    L.Tanh, L.ELU, L.SELU, L.Softplus, L.Softmax, Sequential)}
+    L.Tanh, L.ELU, L.SELU, L.Softplus, L.Softmax, L.Dropout, L.BatchNorm1d, L.BatchNorm2d,
+    L.GlobalAvgPool2d, L.Residual, Sequential)}
 
 
 def describe(layer) -> dict:
@@ -32,6 +33,9 @@ def describe(layer) -> dict:
         raise TypeError(f"save: {name} is not a built-in convnp layer and cannot be saved")
     if isinstance(layer, Sequential):
         return {"type": name, "layers": [describe(child) for child in layer.layers]}
+    if isinstance(layer, L.Residual):
+        shortcut = None if layer.shortcut is None else describe(layer.shortcut)
+        return {"type": name, "layers": [describe(child) for child in layer.layers], "shortcut": shortcut}
     return {"type": name, "config": layer.config()}
 
 
@@ -42,6 +46,10 @@ def build(description: dict):
         raise ValueError(f"load_model: unknown layer type {kind!r} in the architecture")
     if kind == "Sequential":
         return Sequential(*(build(child) for child in description["layers"]))
+    if kind == "Residual":
+        shortcut = description.get("shortcut")
+        return L.Residual(*(build(child) for child in description["layers"]),
+                          shortcut=None if shortcut is None else build(shortcut))
     return LAYER_TYPES[kind](**description.get("config", {}))
 
 

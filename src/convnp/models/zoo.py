@@ -13,11 +13,14 @@ from ..model.sequential import Sequential
 
 def _flat_size(features, input_shape, name) -> int:
     """Number of features after the convolutional part, found by a forward pass of one zero image."""
+    probe = Sequential(*features)
     try:
-        out = Sequential(*features).eval().forward(np.zeros((1, *input_shape), dtype=np.float32))
+        out = probe.eval().forward(np.zeros((1, *input_shape), dtype=np.float32))
     except ValueError as error:
         raise ValueError(f"model {name!r} cannot take inputs of shape {tuple(input_shape)}: "
                          f"{error}") from None
+    finally:
+        probe.train()  # the layers are shared with the model being built: leave them training
     return math.prod(out.shape[1:])
 
 
@@ -97,8 +100,70 @@ def cifar_small(input_shape=(3, 32, 32), num_classes=10, rng=None) -> Sequential
     return Sequential(*features, *head)
 
 
+def _child_generator(rng) -> np.random.Generator:
+    """An independent Generator for a Dropout layer's masks, seeded from the builder's ``rng``."""
+    return np.random.default_rng(int(rng.integers(2**63)))
+
+
+def deep_cnn(input_shape=(1, 28, 28), num_classes=10, rng=None) -> Sequential:
+    """*Deep Learning from Scratch*'s DeepConvNet: three blocks of two 3x3 convs (padding 1) with
+    ReLU, each block followed by MaxPool 2 (16-16, 32-32, 64-64 channels), then Linear 50 → ReLU →
+    Dropout 0.5 → Linear.
+
+    28x28 input: (16, 28, 28) → (16, 14, 14) → (32, 14, 14) → (32, 7, 7) → (64, 7, 7) →
+    (64, 3, 3) → 576 → 50 → num_classes. (The book pads its fourth conv by 2 to pool 16 → 8;
+    here every conv pads 1.)
+    """
+    rng = as_generator(rng)
+    channels, features = input_shape[0], []
+    for width in (16, 32, 64):
+        features += [L.Conv2d(channels, width, 3, padding=1, rng=rng), L.ReLU(),
+                     L.Conv2d(width, width, 3, padding=1, rng=rng), L.ReLU(), L.MaxPool2d(2)]
+        channels = width
+    flat = _flat_size(features, input_shape, "deep-cnn")
+    return Sequential(*features, L.Flatten(), L.Linear(flat, 50, rng=rng), L.ReLU(),
+                      L.Dropout(0.5, rng=_child_generator(rng)), L.Linear(50, num_classes, rng=rng))
+
+
+def _basic_block(in_channels, out_channels, stride, rng) -> list:
+    """ResNet's basic block: Residual(Conv 3x3 → BN → ReLU → Conv 3x3 → BN) followed by ReLU.
+
+    When the shape changes (stride or width) the shortcut is a 1x1 Conv (same stride) + BN.
+    """
+    shortcut = None
+    if stride != 1 or in_channels != out_channels:
+        shortcut = Sequential(L.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, rng=rng),
+                              L.BatchNorm2d(out_channels))
+    branch = [L.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False, rng=rng),
+              L.BatchNorm2d(out_channels), L.ReLU(),
+              L.Conv2d(out_channels, out_channels, 3, padding=1, bias=False, rng=rng),
+              L.BatchNorm2d(out_channels)]
+    return [L.Residual(*branch, shortcut=shortcut), L.ReLU()]
+
+
+def cifar_resnet(input_shape=(3, 32, 32), num_classes=10, rng=None, blocks_per_stage=1) -> Sequential:
+    """A small ResNet for 32x32 images (He et al., 2016, CIFAR variant), ResNet-8 by default.
+
+    Stem Conv 16@3x3 → BN → ReLU, then three stages of ``blocks_per_stage`` basic blocks with
+    16, 32 and 64 channels (the first block of stages 2 and 3 has stride 2 and a 1x1 stride-2
+    Conv + BN shortcut), GlobalAvgPool2d, Linear. Convs before a BN have no bias.
+    32x32 input: (16, 32, 32) → (16, 32, 32) → (32, 16, 16) → (64, 8, 8) → 64 → num_classes.
+    ``blocks_per_stage=2`` gives ResNet-14, 3 ResNet-20.
+    """
+    rng = as_generator(rng)
+    layers = [L.Conv2d(input_shape[0], 16, 3, padding=1, bias=False, rng=rng), L.BatchNorm2d(16), L.ReLU()]
+    channels = 16
+    for stage, width in enumerate((16, 32, 64)):
+        for block in range(blocks_per_stage):
+            stride = 2 if stage > 0 and block == 0 else 1
+            layers += _basic_block(channels, width, stride, rng)
+            channels = width
+    _flat_size(layers, input_shape, "cifar-resnet")  # a clear error for too-small inputs
+    return Sequential(*layers, L.GlobalAvgPool2d(), L.Linear(channels, num_classes, rng=rng))
+
+
 MODELS = {"seed000": seed000, "seed002": seed002, "simple-cnn": simple_cnn, "lenet5": lenet5,
-          "cifar-small": cifar_small}
+          "cifar-small": cifar_small, "deep-cnn": deep_cnn, "cifar-resnet": cifar_resnet}
 
 
 def names() -> list[str]:
