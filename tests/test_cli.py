@@ -182,3 +182,14 @@ def test_python_dash_m_and_the_console_script_both_run(tmp_path):
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert "usage: convnp" in done.stdout
+
+
+def test_resume_is_exact_for_a_model_with_dropout(tmp_path, capsys):
+    common = ["--model", "deep-cnn", "--limit", "200", "--seed", "1", "--batch-size", "50"]
+    assert run_cli(capsys, "train", *common, "--epochs", "2", "--out", tmp_path / "full")[0] == 0
+    assert run_cli(capsys, "train", *common, "--epochs", "1", "--out", tmp_path / "part")[0] == 0
+    assert run_cli(capsys, "train", "--resume", tmp_path / "part", "--epochs", "2")[0] == 0
+    full = cn.load_model(tmp_path / "full" / "model.npz").state_dict()
+    resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
+    for key in full:
+        assert np.array_equal(full[key], resumed[key]), key

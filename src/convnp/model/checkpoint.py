@@ -2,8 +2,9 @@
 
 A checkpoint holds the model's ``state_dict`` (keys ``model/…``), the optimizer's and the LR
 schedule's ``state_dict`` (``optimizer/…``, ``scheduler/…``) and a JSON record
-``__checkpoint__`` with the finished epoch, the shuffling generator's state and the history so
-far. Resuming from it reproduces the uninterrupted run bit for bit.
+``__checkpoint__`` with the finished epoch, the state of the shuffling generator and of every
+layer's own generator (Dropout masks), and the history so far. Resuming from it reproduces the
+uninterrupted run bit for bit.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def save_checkpoint(path, model, optimizer, epoch: int, rng=None, history=None, 
     if scheduler is not None:
         arrays.update({f"scheduler/{key}": np.asarray(v) for key, v in scheduler.state_dict().items()})
     record = {"format": 1, "epoch": int(epoch), "history": history or {},
-              "rng_state": None if rng is None else rng.bit_generator.state}
+              "rng_state": None if rng is None else rng.bit_generator.state,
+              "layer_rng_states": {name: generator.bit_generator.state
+                                   for name, generator in layer_generators(model).items()}}
     arrays[RECORD_KEY] = np.array(json.dumps(record))
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
@@ -72,7 +75,21 @@ def load_checkpoint(path, model, optimizer=None, rng=None, scheduler=None) -> di
         scheduler.load_state_dict(_section(arrays, "scheduler/"))
     if rng is not None and record.get("rng_state") is not None:
         rng.bit_generator.state = record["rng_state"]
+    generators = layer_generators(model)
+    for name, state in record.get("layer_rng_states", {}).items():
+        if name in generators:
+            generators[name].bit_generator.state = state
     return record
+
+
+def layer_generators(layer, prefix="") -> dict:
+    """Every layer's own random generator (attribute ``rng``, e.g. Dropout's), by layer path."""
+    found = {}
+    if isinstance(getattr(layer, "rng", None), np.random.Generator):
+        found[prefix.rstrip(".") or "."] = layer.rng
+    for name, child in layer.children().items():
+        found.update(layer_generators(child, f"{prefix}{name}."))
+    return found
 
 
 def _section(arrays, prefix):
