@@ -19,7 +19,9 @@ Two layouts of ``X_col`` are used, chosen by speed (measurements in PERF_NOTES.m
   kept: backward rebuilds it from the cached padded input (a few % of time for a several-fold
   smaller peak memory);
 * few input channels (first layers, C < 4): the transposed matrix (C*KH*KW, N*OH*OW), built
-  with one strided copy per kernel offset; BLAS multiplies by its transpose for free.
+  with one strided copy per kernel offset; BLAS multiplies by its transpose for free. It gets
+  one extra row of ones, so the bias rides along as one more weight column: the GEMM adds it
+  and ``dW``'s last column is ``db`` (cheaper than separate passes over the output).
 
 The public :func:`convnp.functional.im2col` gives the textbook (c, kh, kw) row layout.
 """
@@ -49,7 +51,8 @@ class ConvCache:
     """What :func:`conv2d_backward` needs from the forward pass."""
 
     source: np.ndarray  # padded channels-last input (N, Hp, Wp, C), or the transposed
-    transposed: bool  # window matrix (C*KH*KW, N*OH*OW) for few channels
+    transposed: bool  # window matrix (C*KH*KW + 1, N*OH*OW) for few channels
+    columns: np.ndarray | None  # row-layout window matrix, kept only when it is small
     weight: np.ndarray  # (O, C, KH, KW)
     x_shape: tuple
     stride: tuple
@@ -94,19 +97,31 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     n, c = x.shape[:2]
     out_channels = weight.shape[0]
     transposed = c < FEW_CHANNELS
+    columns = None
     if transposed:
-        source = columns_transposed(x, kernel, stride, pads, (oh, ow))  # (C*KH*KW, N*OH*OW)
-        y_2d = source.T @ weight.reshape(out_channels, -1).T  # (N*OH*OW, O)
+        source = columns_transposed(x, kernel, stride, pads, (oh, ow), ones_row=True)  # (K+1, N*OH*OW)
+        y_2d = source.T @ _weight_with_bias(weight, bias).T  # (N*OH*OW, O), bias included
     else:
         source = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
         y_2d = np.empty((n * oh * ow, out_channels), dtype=np.result_type(x, weight))
         weight_rows = _weight_rows(weight)  # (O, KH*KW*C)
-        for rows, columns in _column_chunks(source, kernel, stride, (oh, ow)):
-            np.matmul(columns, weight_rows.T, out=y_2d[rows])  # (rows, O)
-    if bias is not None:
-        y_2d += bias
+        chunks = list(_column_chunks(source, kernel, stride, (oh, ow)))
+        for rows, chunk in chunks:
+            np.matmul(chunk, weight_rows.T, out=y_2d[rows])  # (rows, O)
+        if len(chunks) == 1:  # small enough to keep: backward then needs no rebuild
+            columns = chunks[0][1]
+        if bias is not None:
+            y_2d += bias
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
-    return y, ConvCache(source, transposed, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+    cache = ConvCache(source, transposed, columns, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+    return y, cache
+
+
+def _weight_with_bias(weight, bias):
+    """Weights as (O, C*KH*KW + 1): the last column is the bias (zeros without one)."""
+    out_channels = weight.shape[0]
+    extra = np.zeros((out_channels, 1), weight.dtype) if bias is None else bias.reshape(-1, 1)
+    return np.concatenate([weight.reshape(out_channels, -1), extra], axis=1)
 
 
 def _column_chunks(padded, kernel, stride, out_hw):
@@ -151,15 +166,21 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     """
     out_channels, c, kh, kw = cache.weight.shape
     dy_2d = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O), free if channels-last
+    dbias = None
     if cache.transposed:
-        dweight = (dy_2d.T @ cache.source.T).reshape(cache.weight.shape)  # (O, C, KH, KW)
+        dweight_bias = dy_2d.T @ cache.source.T  # (O, C*KH*KW + 1): last column is db
+        dweight = dweight_bias[:, :-1].reshape(cache.weight.shape)  # (O, C, KH, KW)
+        if cache.has_bias:
+            dbias = np.ascontiguousarray(dweight_bias[:, -1])
     else:
+        chunks = [(slice(None), cache.columns)] if cache.columns is not None else \
+            _column_chunks(cache.source, (kh, kw), cache.stride, cache.out_hw)
         dweight_rows = np.zeros((out_channels, kh * kw * c), dtype=dy_2d.dtype)  # (O, KH*KW*C)
-        for rows, columns in _column_chunks(cache.source, (kh, kw), cache.stride, cache.out_hw):
+        for rows, columns in chunks:
             dweight_rows += dy_2d[rows].T @ columns
         dweight = dweight_rows.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
-    # Bias gradient as a matrix-vector product: several times faster than dy_2d.sum(axis=0).
-    dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d if cache.has_bias else None
+        if cache.has_bias:  # as a matrix-vector product: several times faster than .sum(axis=0)
+            dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
     dx = _input_grad(dy_2d, cache) if need_input_grad else None
     return dx, np.ascontiguousarray(dweight), dbias
 

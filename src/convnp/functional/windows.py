@@ -99,7 +99,7 @@ def crop_to_nchw(padded: np.ndarray, pads, in_hw) -> np.ndarray:
     return padded[:, top:top + h, left:left + w, :].transpose(0, 3, 1, 2)
 
 
-def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw) -> np.ndarray:
+def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw, ones_row=False) -> np.ndarray:
     """The transposed window matrix of NCHW images, built with one strided copy per offset.
 
     For few input channels this is several times faster than building rows: each copy moves
@@ -109,11 +109,14 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw) -> np.ndarra
     ----------
     x : ndarray, shape (N, C, H, W)
     kernel, stride, out_hw : (int, int); pads : (top, bottom, left, right)
+    ones_row : bool
+        Append a row of ones (for a bias folded into the weights).
 
     Returns
     -------
-    ndarray, shape (C*KH*KW, N*OH*OW): row ``(c*KH + p)*KW + q`` holds ``x_pad[n, c, i*SH + p,
-    j*SW + q]`` for every output position (n, i, j), i.e. ``im2col(x).T``.
+    ndarray, shape (C*KH*KW, N*OH*OW) (+1 row with ``ones_row``): row ``(c*KH + p)*KW + q``
+    holds ``x_pad[n, c, i*SH + p, j*SW + q]`` for every output position (n, i, j), i.e.
+    ``im2col(x).T``.
     """
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
@@ -122,9 +125,13 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw) -> np.ndarra
     if top or bottom or left or right:
         padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
         padded[:, :, top:top + h, left:left + w] = x
-    columns = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    rows = c * kh * kw
+    matrix = np.empty((rows + ones_row, n * oh * ow), dtype=x.dtype)
+    columns = matrix[:rows].reshape(c, kh, kw, n, oh, ow)  # a view to fill
     for i in range(kh):
         for j in range(kw):
             window = padded[:, :, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]  # (N, C, OH, OW)
             columns[:, i, j] = window.transpose(1, 0, 2, 3)  # (C, N, OH, OW)
-    return columns.reshape(c * kh * kw, n * oh * ow)
+    if ones_row:
+        matrix[rows] = 1
+    return matrix
