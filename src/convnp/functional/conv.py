@@ -15,9 +15,10 @@ Two layouts of ``X_col`` are used, chosen by speed (measurements in PERF_NOTES.m
 
 * many input channels: rows built from channels-last memory, columns ordered (kh, kw, c), so
   every window row is a run of C contiguous numbers. This matrix is KH*KW times larger than
-  the image, so it is built in chunks of images (at most ``COLUMN_CHUNK_BYTES``) and never
-  kept: backward rebuilds it from the cached padded input (a few % of time for a several-fold
-  smaller peak memory);
+  the image, so it is built in chunks of images (at most ``COLUMN_CHUNK_BYTES``) and only kept
+  when it fits in one chunk: backward rebuilds it from the input (a few % of time for a
+  several-fold smaller peak memory). The cache holds the *unpadded* input, which the previous
+  layer keeps alive anyway, rather than a padded copy of it;
 * few input channels (first layers, C < 4): the transposed matrix (C*KH*KW, N*OH*OW), built
   with one strided copy per kernel offset; BLAS multiplies by its transpose for free. It gets
   one extra row of ones, so the bias rides along as one more weight column: the GEMM adds it
@@ -50,8 +51,8 @@ COLUMN_CHUNK_BYTES = 16 * 2**20  # largest piece of the row-layout window matrix
 class ConvCache:
     """What :func:`conv2d_backward` needs from the forward pass."""
 
-    source: np.ndarray  # padded channels-last input (N, Hp, Wp, C), or the transposed
-    transposed: bool  # window matrix (C*KH*KW + 1, N*OH*OW) for few channels
+    source: np.ndarray  # the input x (N, C, H, W), or the transposed window matrix
+    transposed: bool  # (C*KH*KW + 1, N*OH*OW) for few channels
     columns: np.ndarray | None  # row-layout window matrix, kept only when it is small
     weight: np.ndarray  # (O, C, KH, KW)
     x_shape: tuple
@@ -102,10 +103,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
         source = columns_transposed(x, kernel, stride, pads, (oh, ow), ones_row=True)  # (K+1, N*OH*OW)
         y_2d = source.T @ _weight_with_bias(weight, bias).T  # (N*OH*OW, O), bias included
     else:
-        source = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
+        source = x
         y_2d = np.empty((n * oh * ow, out_channels), dtype=np.result_type(x, weight))
         weight_rows = _weight_rows(weight)  # (O, KH*KW*C)
-        chunks = list(_column_chunks(source, kernel, stride, (oh, ow)))
+        chunks = list(_column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)))
         for rows, chunk in chunks:
             np.matmul(chunk, weight_rows.T, out=y_2d[rows])  # (rows, O)
         if len(chunks) == 1:  # small enough to keep: backward then needs no rebuild
@@ -173,8 +174,8 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
         if cache.has_bias:
             dbias = np.ascontiguousarray(dweight_bias[:, -1])
     else:
-        chunks = [(slice(None), cache.columns)] if cache.columns is not None else \
-            _column_chunks(cache.source, (kh, kw), cache.stride, cache.out_hw)
+        chunks = [(slice(None), cache.columns)] if cache.columns is not None else _column_chunks(
+            pad_channels_last(cache.source, cache.pads), (kh, kw), cache.stride, cache.out_hw)
         dweight_rows = np.zeros((out_channels, kh * kw * c), dtype=dy_2d.dtype)  # (O, KH*KW*C)
         for rows, columns in chunks:
             dweight_rows += dy_2d[rows].T @ columns
