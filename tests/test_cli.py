@@ -193,3 +193,35 @@ def test_resume_is_exact_for_a_model_with_dropout(tmp_path, capsys):
     resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
     for key in full:
         assert np.array_equal(full[key], resumed[key]), key
+
+
+def test_a_scheduled_run_cannot_be_extended_on_resume(tmp_path, capsys):
+    common = ["--model", "seed000", "--limit", "100", "--schedule", "cosine"]
+    assert run_cli(capsys, "train", *common, "--epochs", "1", "--out", tmp_path / "run")[0] == 0
+    status, _, err = run_cli(capsys, "train", "--resume", tmp_path / "run", "--epochs", "3")
+    assert status == 2 and "cannot change ['epochs']" in err  # a schedule's length is fixed
+
+
+def test_an_interrupted_onecycle_run_resumes_exactly(tmp_path, capsys, monkeypatch):
+    common = ["--model", "seed000", "--limit", "300", "--schedule", "onecycle", "--lr", "0.005",
+              "--epochs", "3"]
+    assert run_cli(capsys, "train", *common, "--out", tmp_path / "full")[0] == 0
+    history = json.loads((tmp_path / "full" / "history.json").read_text())
+    assert len(history["lr"]) == 3 and history["lr"][0] > history["lr"][-1]
+
+    original = cn.Checkpoint.on_epoch_end
+
+    def stop_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cn.Checkpoint, "on_epoch_end", stop_after_first_epoch)
+    assert run_cli(capsys, "train", *common, "--out", tmp_path / "part")[0] == 130
+    monkeypatch.setattr(cn.Checkpoint, "on_epoch_end", original)
+    assert run_cli(capsys, "train", "--resume", tmp_path / "part")[0] == 0
+    full = cn.load_model(tmp_path / "full" / "model.npz").state_dict()
+    resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
+    for key in full:
+        assert np.array_equal(full[key], resumed[key]), key
+    assert json.loads((tmp_path / "part" / "history.json").read_text()) == history

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import datasets, models, optim, viz
 from ..losses import CrossEntropyLoss
+from ..model.callbacks import LRSchedulerCallback
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from .common import CLIError, ensure_directory, load_split_data, percent, read_json, seeds, write_json
 
@@ -20,7 +21,8 @@ OPTIMIZERS = {  # name: (class, default learning rate, extra arguments)
     "adadelta": (optim.Adadelta, 1.0, {}),
 }
 DEFAULTS = {"model": "simple-cnn", "dataset": "mnist-sample", "epochs": 2, "batch_size": 64,
-            "optimizer": "adam", "lr": None, "seed": 0, "limit": None}
+            "optimizer": "adam", "lr": None, "schedule": "constant", "seed": 0, "limit": None}
+SCHEDULES = ("constant", "cosine", "onecycle")
 
 
 def add_parser(subparsers):
@@ -35,6 +37,9 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=int, help="default 64")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam")
     parser.add_argument("--lr", type=float, help="learning rate (default: 1e-3 for adam, 0.01 for sgd)")
+    parser.add_argument("--schedule", choices=SCHEDULES,
+                        help="learning rate over the run, stepped every batch: constant (default), "
+                             "cosine (decays to 0) or onecycle (warms up to --lr, then anneals)")
     parser.add_argument("--seed", type=int, help="seed for weights and shuffling (default 0)")
     parser.add_argument("--limit", type=int, help="use only the first N train and N test images")
     parser.add_argument("--out", help="run directory (default runs/MODEL-DATASET-TIME)")
@@ -50,7 +55,10 @@ def run_config(args) -> tuple[dict, Path]:
     if args.resume:
         run_dir = Path(args.resume)
         config = read_json(run_dir / "config.json")
+        config.setdefault("schedule", "constant")
         changed = {k: v for k, v in given.items() if k != "epochs" and v != config.get(k)}
+        if config["schedule"] != "constant" and given.get("epochs", config["epochs"]) != config["epochs"]:
+            changed["epochs"] = given["epochs"]  # the schedule's length is fixed by the epochs
         if changed:
             raise CLIError(f"--resume keeps the run's settings; cannot change {sorted(changed)}")
         config.update(given)
@@ -71,6 +79,15 @@ def build_optimizer(name, params, lr):
     return cls(params, lr=default_lr if lr is None else lr, **extra)
 
 
+def build_schedule(name, optimizer, total_steps):
+    """The per-batch learning-rate schedule ``name`` over ``total_steps`` batches (None: constant)."""
+    if name == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if name == "onecycle":
+        return optim.OneCycleLR(optimizer, max_lr=optimizer.lr, total_steps=total_steps)
+    return None
+
+
 def run(args) -> int:
     config, run_dir = run_config(args)
     (x, y), (x_test, y_test) = load_split_data(config["dataset"], args.root, args.download, config["limit"])
@@ -80,9 +97,11 @@ def run(args) -> int:
     model.metadata = {"dataset": config["dataset"], "classes": list(info.classes),
                       "input_shape": list(x.shape[1:]), "model": config["model"]}
     optimizer = build_optimizer(config["optimizer"], model.parameters(), config["lr"])
+    steps_per_epoch = -(-len(x) // config["batch_size"])
+    schedule = build_schedule(config["schedule"], optimizer, config["epochs"] * steps_per_epoch)
     history, done = {}, 0
     if args.resume:
-        record = load_checkpoint(run_dir / "checkpoint.npz", model, optimizer, shuffle_rng)
+        record = load_checkpoint(run_dir / "checkpoint.npz", model, optimizer, shuffle_rng, schedule)
         history, done = record["history"], record["epoch"]
         if done >= config["epochs"]:
             print(f"{run_dir} already finished {done} epochs; pass --epochs N > {done} to continue")
@@ -91,11 +110,12 @@ def run(args) -> int:
     write_json(run_dir / "config.json", config)
     print(f"Training {config['model']} on {config['dataset']} ({len(x)} train / {len(x_test)} test "
           f"images) for {config['epochs']} epochs → {run_dir}", file=sys.stderr)
-    checkpoint = Checkpoint(run_dir / "checkpoint.npz", optimizer, shuffle_rng, history)
+    checkpoint = Checkpoint(run_dir / "checkpoint.npz", optimizer, shuffle_rng, history, schedule)
+    callbacks = [checkpoint] if schedule is None else [LRSchedulerCallback(schedule), checkpoint]
     try:
         model.fit(x, y, loss=CrossEntropyLoss(), optimizer=optimizer, epochs=config["epochs"],
                   batch_size=config["batch_size"], validation_data=(x_test, y_test),
-                  seed=shuffle_rng, callbacks=[checkpoint], initial_epoch=done)
+                  seed=shuffle_rng, callbacks=callbacks, initial_epoch=done)
     except KeyboardInterrupt:
         finished = len(checkpoint.history.get("loss", []))
         print(f"\ninterrupted after {finished} finished epochs; continue with: "
