@@ -11,20 +11,20 @@ runs=${2:-runs/accuracy}
 train() {  # train NAME ARGS...: one run, its epoch lines kept in RUNS/NAME.log
   local name=$1; shift
   echo "== convnp train $* --out $runs/$name"
-  convnp train "$@" --out "$runs/$name" 2> >(tr '\r' '\n' | grep -E '^(Epoch [0-9]+/[0-9]+  |Training)' > "$runs/$name.log")
-  cat "$runs/$name.log"
+  convnp train "$@" --out "$runs/$name" 2>&1 | tr '\r' '\n' | grep -E '^(Epoch [0-9]+/[0-9]+  |Training|test accuracy)' \
+    | tee "$runs/$name.log"
 }
 
 mkdir -p "$runs"
 case $set_name in
   issue3)
-    train seed000-mnist --model seed000 --dataset mnist --epochs 5
-    train seed002-mnist --model seed002 --dataset mnist --epochs 5
-    train simple-cnn-mnist --model simple-cnn --dataset mnist --epochs 5
-    train simple-cnn-fashion --model simple-cnn --dataset fashion-mnist --epochs 5
+    train seed000-mnist --model seed000 --dataset mnist --epochs 5 --schedule onecycle --lr 5e-3 --batch-size 32
+    train seed002-mnist --model seed002 --dataset mnist --epochs 5 --schedule onecycle --lr 5e-3 --batch-size 32
+    train simple-cnn-mnist --model simple-cnn --dataset mnist --epochs 5 --schedule onecycle --lr 5e-3 --batch-size 32
+    train simple-cnn-fashion --model simple-cnn --dataset fashion-mnist --epochs 5 --schedule onecycle --lr 2e-3
     ;;
   issue6)
-    train deep-cnn-mnist --model deep-cnn --dataset mnist --epochs 10 --batch-size 100
+    train deep-cnn-mnist --model deep-cnn --dataset mnist --epochs 8 --schedule onecycle --lr 3e-3 --batch-size 100
     ;;
   *) echo "unknown set $set_name (issue3 or issue6)"; exit 2 ;;
 esac

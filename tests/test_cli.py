@@ -9,18 +9,9 @@ import pytest
 
 import convnp as cn
 from convnp.cli import main
+from helpers import run_cli
 
 PIL = pytest.importorskip("PIL.Image")
-
-
-def run_cli(capsys, *argv):
-    """Run ``convnp argv…`` in-process; return (exit status, stdout, stderr)."""
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as exit_:  # argparse's own usage errors
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(scope="module")

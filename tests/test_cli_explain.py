@@ -3,19 +3,10 @@
 import numpy as np
 import pytest
 
-from convnp.cli import main
+from helpers import run_cli
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
-
-
-def run_cli(capsys, *argv):
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as exit_:  # argparse's own usage errors
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.mark.parametrize("name, options, frames", [

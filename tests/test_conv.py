@@ -7,20 +7,10 @@ import pytest
 import torch
 
 import convnp as cn
+from helpers import as_pair, maybe_pair
 
 # torch notes that an even kernel with padding="same" may copy the input; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
-
-
-def _maybe_pair(rng, low, high):
-    """An int or, half of the time, an (h, w) tuple of ints in [low, high]."""
-    if rng.random() < 0.5:
-        return int(rng.integers(low, high + 1))
-    return (int(rng.integers(low, high + 1)), int(rng.integers(low, high + 1)))
-
-
-def _as_pair(value):
-    return value if isinstance(value, tuple) else (value, value)
 
 
 def _padding_total(padding, kernel):
@@ -29,19 +19,19 @@ def _padding_total(padding, kernel):
         return (0, 0)
     if padding == "same":
         return (kernel[0] - 1, kernel[1] - 1)
-    pad = _as_pair(padding)
+    pad = as_pair(padding)
     return (2 * pad[0], 2 * pad[1])
 
 
 def conv_config(seed):
     """A random Conv2d configuration with a non-empty output (sizes redrawn until it fits)."""
     rng = np.random.default_rng(seed)
-    kernel_size = _maybe_pair(rng, 1, 5)
+    kernel_size = maybe_pair(rng, 1, 5)
     padding = [0, 1, 2, "same", "valid", "pair"][int(rng.integers(6))]
     if padding == "pair":
         padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
-    stride = 1 if padding == "same" else _maybe_pair(rng, 1, 3)
-    kernel, total = _as_pair(kernel_size), _padding_total(padding, _as_pair(kernel_size))
+    stride = 1 if padding == "same" else maybe_pair(rng, 1, 3)
+    kernel, total = as_pair(kernel_size), _padding_total(padding, as_pair(kernel_size))
     while True:
         height, width = (int(v) for v in rng.integers(1, 16, size=2))
         if height + total[0] >= kernel[0] and width + total[1] >= kernel[1]:

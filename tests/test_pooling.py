@@ -5,28 +5,19 @@ import pytest
 import torch
 
 import convnp as cn
-
-
-def _maybe_pair(rng, low, high):
-    if rng.random() < 0.5:
-        return int(rng.integers(low, high + 1))
-    return (int(rng.integers(low, high + 1)), int(rng.integers(low, high + 1)))
-
-
-def _as_pair(value):
-    return value if isinstance(value, tuple) else (value, value)
+from helpers import as_pair, maybe_pair
 
 
 def pool_config(seed):
     """Random pooling arguments: overlapping (stride < kernel) as often as not, padding <= k//2."""
     rng = np.random.default_rng(seed)
-    kernel_size = _maybe_pair(rng, 1, 5)
-    kernel = _as_pair(kernel_size)
-    stride = [None, _maybe_pair(rng, 1, 3), 1][int(rng.integers(3))]
+    kernel_size = maybe_pair(rng, 1, 5)
+    kernel = as_pair(kernel_size)
+    stride = [None, maybe_pair(rng, 1, 3), 1][int(rng.integers(3))]
     padding = (int(rng.integers(0, kernel[0] // 2 + 1)), int(rng.integers(0, kernel[1] // 2 + 1)))
     if padding[0] == padding[1] and rng.random() < 0.5:
         padding = padding[0]
-    pads = _as_pair(padding)
+    pads = as_pair(padding)
     while True:
         height, width = (int(v) for v in rng.integers(1, 16, size=2))
         if height + 2 * pads[0] >= kernel[0] and width + 2 * pads[1] >= kernel[1]:

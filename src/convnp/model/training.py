@@ -105,7 +105,8 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
             logs.update({f"val_{key}": value for key, value in scores.items()})
         call_hook(callbacks, "on_epoch_end", epoch, logs)
         if verbose:
-            summary = "  ".join(f"{key} {value:.4f}" for key, value in logs.items())
+            summary = "  ".join(f"{key} {value:.3g}" if key == "lr" else f"{key} {value:.4f}"
+                                for key, value in logs.items())
             print(f"Epoch {epoch + 1}/{epochs}  {summary}  ({seconds:.1f} s, "
                   f"{len(x) / seconds:.0f} img/s training)", file=sys.stderr)
         if model.stop_training:
