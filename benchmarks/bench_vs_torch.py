@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 import convnp as cn  # noqa: E402
 
-INPUT_SHAPES = {"cifar-small": (3, 32, 32), "cifar-resnet": (3, 32, 32)}
+INPUT_SHAPES = {"cifar-small": (3, 32, 32), "cifar-resnet": (3, 32, 32)}  # others: (1, 28, 28)
 
 
 def make_pair(net, batch_size, image_size=None, seed=0):
