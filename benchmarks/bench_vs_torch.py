@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -29,58 +28,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import convnp as cn  # noqa: E402
-
-INPUT_SHAPES = {"cifar-small": (3, 32, 32), "cifar-resnet": (3, 32, 32)}  # others: (1, 28, 28)
+from convnp.benchmark import ConvnpStep, TorchStep, compare, make_model_and_batch  # noqa: E402
 
 
 def make_pair(net, batch_size, image_size=None, seed=0):
-    """A convnp model, its torch twin, an SGD optimizer for each and one batch of data."""
-    shape = INPUT_SHAPES.get(net, (1, 28, 28))
-    if image_size is not None:
-        shape = (shape[0], image_size, image_size)
-    model = cn.models.build(net, shape, 10, rng=seed)
-    twin = cn.interop.to_torch(model)
-    rng = np.random.default_rng(seed)
-    x = rng.random((batch_size, *shape), dtype=np.float32)
-    y = rng.integers(0, 10, batch_size)
-    return model, twin, x, y
-
-
-class ConvnpStep:
-    def __init__(self, model, x, y):
-        self.model, self.x, self.y = model, x, y
-        self.loss = cn.CrossEntropyLoss()
-        self.optimizer = cn.optim.SGD(model.parameters(), lr=0.01)
-
-    def train(self):
-        value = self.loss(self.model.forward(self.x), self.y)
-        self.model.backward(self.loss.backward(), input_grad=False)  # as fit does
-        self.optimizer.step()
-        return value
-
-    def infer(self):
-        return self.model.predict(self.x, batch_size=len(self.x))
-
-
-class TorchStep:
-    def __init__(self, twin, x, y):
-        self.twin, self.x, self.y = twin, torch.from_numpy(x), torch.from_numpy(y)
-        self.loss = torch.nn.CrossEntropyLoss()
-        self.optimizer = torch.optim.SGD(twin.parameters(), lr=0.01)
-
-    def train(self):
-        self.optimizer.zero_grad(set_to_none=True)
-        value = self.loss(self.twin(self.x), self.y)
-        value.backward()
-        self.optimizer.step()
-        return value.item()
-
-    def infer(self):
-        self.twin.eval()
-        with torch.no_grad():
-            out = self.twin(self.x)
-        self.twin.train()
-        return out
+    """A convnp zoo model, its torch twin with the same weights, and one batch of data."""
+    model, x, y = make_model_and_batch(net, batch_size, image_size, seed)
+    return model, cn.interop.to_torch(model), x, y
 
 
 def check_same_step(net):
@@ -100,29 +54,6 @@ def check_same_step(net):
         raise SystemExit(f"{net}: convnp and torch disagree (loss {value} vs {torch_value.item()}, "
                          f"worst relative gradient difference {worst:.2e})")
     return worst
-
-
-def timed(function, seconds):
-    """Images per call-second: run ``function`` repeatedly for about ``seconds``."""
-    calls, start = 0, time.perf_counter()
-    while True:
-        function()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return calls / elapsed
-
-
-def compare(convnp_fn, torch_fn, batch_size, seconds, rounds):
-    """Interleaved A B A B timing; returns (convnp img/s, torch img/s, median pairwise ratio)."""
-    convnp_fn(), torch_fn(), convnp_fn(), torch_fn()  # warm-up
-    pairs = []
-    for _ in range(rounds):
-        a = timed(convnp_fn, seconds) * batch_size
-        b = timed(torch_fn, seconds) * batch_size
-        pairs.append((a, b, a / b))
-    return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs),
-            statistics.median(p[2] for p in pairs))
 
 
 def _status_kb(field):

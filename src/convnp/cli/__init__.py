@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..datasets import DatasetError
-from . import data, evaluate, explain, predict, train
+from . import bench, data, evaluate, explain, predict, train
 from .common import CLIError
 
 USER_ERRORS = (CLIError, DatasetError, FileNotFoundError, ValueError, TypeError, ImportError, OSError)
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convnp", description="Convolutional neural networks from scratch in NumPy.")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (train, evaluate, predict, explain, data):
+    for command in (train, evaluate, predict, explain, data, bench):
         command.add_parser(subparsers)
     return parser
 

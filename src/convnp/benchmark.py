@@ -1,0 +1,102 @@
+"""Timing of training steps and inference: convnp alone, or against PyTorch in the same process.
+
+Used by ``convnp bench`` and ``benchmarks/bench_vs_torch.py``. Comparisons alternate the two
+frameworks (A B A B …) after a warm-up and report the median of the pairwise ratios, which
+cancels most of the noise of a shared machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from . import models
+from .losses import CrossEntropyLoss
+from .optim import SGD
+
+INPUT_SHAPES = {"cifar-small": (3, 32, 32), "cifar-resnet": (3, 32, 32)}  # others: (1, 28, 28)
+
+
+def make_model_and_batch(net, batch_size, image_size=None, seed=0):
+    """A zoo model (float32) and one random batch ``(x, y)`` of its input shape."""
+    shape = INPUT_SHAPES.get(net, (1, 28, 28))
+    if image_size is not None:
+        shape = (shape[0], image_size, image_size)
+    model = models.build(net, shape, 10, rng=seed)
+    rng = np.random.default_rng(seed)
+    return model, rng.random((batch_size, *shape), dtype=np.float32), rng.integers(0, 10, batch_size)
+
+
+class ConvnpStep:
+    """One training step (forward, cross-entropy, backward, SGD step) or one inference pass."""
+
+    def __init__(self, model, x, y):
+        self.model, self.x, self.y = model, x, y
+        self.loss = CrossEntropyLoss()
+        self.optimizer = SGD(model.parameters(), lr=0.01)
+
+    def train(self):
+        value = self.loss(self.model.forward(self.x), self.y)
+        self.model.backward(self.loss.backward(), input_grad=False)  # as fit does
+        self.optimizer.step()
+        return value
+
+    def infer(self):
+        return self.model.predict(self.x, batch_size=len(self.x))
+
+
+class TorchStep:
+    """The same step for a torch.nn twin (torch imported by the caller)."""
+
+    def __init__(self, twin, x, y):
+        import torch
+
+        self.torch, self.twin = torch, twin
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(twin.parameters(), lr=0.01)
+
+    def train(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        value = self.loss(self.twin(self.x), self.y)
+        value.backward()
+        self.optimizer.step()
+        return value.item()
+
+    def infer(self):
+        self.twin.eval()
+        with self.torch.no_grad():
+            out = self.twin(self.x)
+        self.twin.train()
+        return out
+
+
+def calls_per_second(function, seconds):
+    """Run ``function`` repeatedly for about ``seconds``; return calls per second."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        function()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return calls / elapsed
+
+
+def throughput(function, batch_size, seconds, rounds):
+    """Median images per second of ``function`` over ``rounds`` timed runs, after a warm-up."""
+    function(), function()
+    return statistics.median(calls_per_second(function, seconds) * batch_size for _ in range(rounds))
+
+
+def compare(convnp_fn, torch_fn, batch_size, seconds, rounds):
+    """Interleaved A B A B timing; returns (convnp img/s, torch img/s, median pairwise ratio)."""
+    convnp_fn(), torch_fn(), convnp_fn(), torch_fn()  # warm-up
+    pairs = []
+    for _ in range(rounds):
+        a = calls_per_second(convnp_fn, seconds) * batch_size
+        b = calls_per_second(torch_fn, seconds) * batch_size
+        pairs.append((a, b, a / b))
+    return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs),
+            statistics.median(p[2] for p in pairs))
