@@ -25,6 +25,8 @@ case $set_name in
     ;;
   issue6)
     train deep-cnn-mnist --model deep-cnn --dataset mnist --epochs 8 --schedule onecycle --lr 3e-3 --batch-size 100
+    train deep-cnn-fashion --model deep-cnn --dataset fashion-mnist --epochs 8 --schedule onecycle --lr 3e-3 \
+      --batch-size 100
     ;;
   *) echo "unknown set $set_name (issue3 or issue6)"; exit 2 ;;
 esac
