@@ -216,3 +216,18 @@ def test_an_interrupted_onecycle_run_resumes_exactly(tmp_path, capsys, monkeypat
     for key in full:
         assert np.array_equal(full[key], resumed[key]), key
     assert json.loads((tmp_path / "part" / "history.json").read_text()) == history
+
+
+def test_a_closed_output_pipe_is_not_reported_as_an_error(trained_run, tmp_path):
+    _, (x, _) = cn.datasets.load("mnist-sample")
+    paths = []
+    for i in range(100):  # ~80 KB of JSON: more than a pipe buffer holds after the reader left
+        paths.append(tmp_path / f"d{i}.png")
+        write_digit_png(paths[-1], x[i])
+    command = [sys.executable, "-m", "convnp", "predict", str(trained_run), *map(str, paths), "--json",
+               "--top", "10"]
+    reader = subprocess.Popen(["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    done = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE, text=True, timeout=120)
+    reader.stdin.close()
+    reader.wait()
+    assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr
