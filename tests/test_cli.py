@@ -231,3 +231,20 @@ def test_a_closed_output_pipe_is_not_reported_as_an_error(trained_run, tmp_path)
     reader.stdin.close()
     reader.wait()
     assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_augment_changes_training_and_still_resumes_exactly(tmp_path, capsys):
+    common = ["--model", "seed000", "--limit", "300", "--epochs", "2"]
+    assert run_cli(capsys, "train", *common, "--out", tmp_path / "plain")[0] == 0
+    assert run_cli(capsys, "train", *common, "--augment", "--out", tmp_path / "full")[0] == 0
+    plain = json.loads((tmp_path / "plain" / "history.json").read_text())
+    augmented = json.loads((tmp_path / "full" / "history.json").read_text())
+    assert plain["loss"] != augmented["loss"]
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["augment"] is True
+    assert run_cli(capsys, "train", "--model", "seed000", "--limit", "300", "--epochs", "1", "--augment",
+                   "--out", tmp_path / "part")[0] == 0
+    assert run_cli(capsys, "train", "--resume", tmp_path / "part", "--epochs", "2")[0] == 0
+    full = cn.load_model(tmp_path / "full" / "model.npz").state_dict()
+    resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
+    for key in full:
+        assert np.array_equal(full[key], resumed[key]), key

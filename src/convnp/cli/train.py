@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .. import datasets, models, optim, viz
+from ..datasets import transforms
 from ..losses import CrossEntropyLoss
 from ..model.callbacks import LRSchedulerCallback
 from ..model.checkpoint import Checkpoint, load_checkpoint
@@ -21,7 +22,8 @@ OPTIMIZERS = {  # name: (class, default learning rate, extra arguments)
     "adadelta": (optim.Adadelta, 1.0, {}),
 }
 DEFAULTS = {"model": "simple-cnn", "dataset": "mnist-sample", "epochs": 2, "batch_size": 64,
-            "optimizer": "adam", "lr": None, "schedule": "constant", "seed": 0, "limit": None}
+            "optimizer": "adam", "lr": None, "schedule": "constant", "augment": False, "seed": 0,
+            "limit": None}
 SCHEDULES = ("constant", "cosine", "onecycle")
 
 
@@ -40,6 +42,9 @@ def add_parser(subparsers):
     parser.add_argument("--schedule", choices=SCHEDULES,
                         help="learning rate over the run, stepped every batch: constant (default), "
                              "cosine (decays to 0) or onecycle (warms up to --lr, then anneals)")
+    parser.add_argument("--augment", action="store_true", default=None,
+                        help="augment training batches: random crops after padding by 1/8 of the "
+                             "image size, plus horizontal flips for colour images")
     parser.add_argument("--seed", type=int, help="seed for weights and shuffling (default 0)")
     parser.add_argument("--limit", type=int, help="use only the first N train and N test images")
     parser.add_argument("--out", help="run directory (default runs/MODEL-DATASET-TIME)")
@@ -79,6 +84,22 @@ def build_optimizer(name, params, lr):
     return cls(params, lr=default_lr if lr is None else lr, **extra)
 
 
+def build_augment(enabled, input_shape):
+    """The training-batch augmentation for ``--augment`` (None when off).
+
+    Random crops of the original size after zero-padding by 1/8 of it (4 pixels for 32x32,
+    3 for 28x28). Colour images (natural photos) are also flipped left-right at random; gray
+    images are not, because a mirrored digit can be a different character.
+    """
+    if not enabled:
+        return None
+    channels, height, _ = input_shape
+    steps = [transforms.RandomCrop(height, padding=max(1, height // 8))]
+    if channels == 3:
+        steps.append(transforms.RandomHorizontalFlip())
+    return transforms.Compose(steps)
+
+
 def build_schedule(name, optimizer, total_steps):
     """The per-batch learning-rate schedule ``name`` over ``total_steps`` batches (None: constant)."""
     if name == "cosine":
@@ -115,7 +136,8 @@ def run(args) -> int:
     try:
         model.fit(x, y, loss=CrossEntropyLoss(), optimizer=optimizer, epochs=config["epochs"],
                   batch_size=config["batch_size"], validation_data=(x_test, y_test),
-                  seed=shuffle_rng, callbacks=callbacks, initial_epoch=done)
+                  seed=shuffle_rng, callbacks=callbacks, initial_epoch=done,
+                  augment=build_augment(config.get("augment", False), x.shape[1:]))
     except KeyboardInterrupt:
         finished = len(checkpoint.history.get("loss", []))
         print(f"\ninterrupted after {finished} finished epochs; continue with: "
