@@ -248,3 +248,20 @@ def test_augment_changes_training_and_still_resumes_exactly(tmp_path, capsys):
     resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
     for key in full:
         assert np.array_equal(full[key], resumed[key]), key
+
+
+def test_warnings_are_one_line(trained_run, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    real_load = cn.datasets.load
+
+    def load_with_warning(*args, **kwargs):
+        warnings.warn("mnist-sample: a file differs from the canonical one", cn.datasets.ChecksumWarning,
+                      stacklevel=2)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(cn.datasets, "load", load_with_warning)
+    status, _, err = run_cli(capsys, "evaluate", trained_run, "--limit", "50", "--out", tmp_path)
+    assert status == 0
+    assert "convnp: warning: mnist-sample: a file differs from the canonical one\n" in err
+    assert ".py:" not in err  # no file name and line number

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from ..datasets import DatasetError
 from . import bench, data, evaluate, explain, predict, train
@@ -30,7 +31,9 @@ def main(argv=None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # restores the default display afterwards
+            warnings.showwarning = _one_line_warning
+            return args.run(args)
     except BrokenPipeError:  # e.g. `convnp predict … --json | head`: the reader left, not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
@@ -41,6 +44,11 @@ def main(argv=None) -> int:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"convnp: error: {message}", file=sys.stderr)
         return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Show a warning as ``convnp: warning: …`` (no file name and source line, as Python would)."""
+    print(f"convnp: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def entry_point() -> None:
