@@ -14,6 +14,14 @@ from helpers import run_cli
 PIL = pytest.importorskip("PIL.Image")
 
 
+def assert_same_weights(run_a, run_b):
+    """The two runs' saved models are bit-for-bit identical."""
+    a = cn.load_model(run_a / "model.npz").state_dict()
+    b = cn.load_model(run_b / "model.npz").state_dict()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """One small training run shared by the tests that only read it."""
@@ -51,10 +59,7 @@ def test_resume_ends_with_exactly_the_uninterrupted_weights(tmp_path, capsys):
     assert run_cli(capsys, "train", *common, "--epochs", "3", "--out", tmp_path / "full")[0] == 0
     assert run_cli(capsys, "train", *common, "--epochs", "1", "--out", tmp_path / "part")[0] == 0
     assert run_cli(capsys, "train", "--resume", tmp_path / "part", "--epochs", "3")[0] == 0
-    full = cn.load_model(tmp_path / "full" / "model.npz").state_dict()
-    resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
-    for key in full:
-        assert np.array_equal(full[key], resumed[key]), key
+    assert_same_weights(tmp_path / "full", tmp_path / "part")
     history = [json.loads((tmp_path / run / "history.json").read_text()) for run in ("full", "part")]
     assert history[0] == history[1]
 
@@ -180,10 +185,7 @@ def test_resume_is_exact_for_a_model_with_dropout(tmp_path, capsys):
     assert run_cli(capsys, "train", *common, "--epochs", "2", "--out", tmp_path / "full")[0] == 0
     assert run_cli(capsys, "train", *common, "--epochs", "1", "--out", tmp_path / "part")[0] == 0
     assert run_cli(capsys, "train", "--resume", tmp_path / "part", "--epochs", "2")[0] == 0
-    full = cn.load_model(tmp_path / "full" / "model.npz").state_dict()
-    resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
-    for key in full:
-        assert np.array_equal(full[key], resumed[key]), key
+    assert_same_weights(tmp_path / "full", tmp_path / "part")
 
 
 def test_a_scheduled_run_cannot_be_extended_on_resume(tmp_path, capsys):
@@ -211,10 +213,7 @@ def test_an_interrupted_onecycle_run_resumes_exactly(tmp_path, capsys, monkeypat
     assert run_cli(capsys, "train", *common, "--out", tmp_path / "part")[0] == 130
     monkeypatch.setattr(cn.Checkpoint, "on_epoch_end", original)
     assert run_cli(capsys, "train", "--resume", tmp_path / "part")[0] == 0
-    full = cn.load_model(tmp_path / "full" / "model.npz").state_dict()
-    resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
-    for key in full:
-        assert np.array_equal(full[key], resumed[key]), key
+    assert_same_weights(tmp_path / "full", tmp_path / "part")
     assert json.loads((tmp_path / "part" / "history.json").read_text()) == history
 
 
@@ -244,10 +243,7 @@ def test_augment_changes_training_and_still_resumes_exactly(tmp_path, capsys):
     assert run_cli(capsys, "train", "--model", "seed000", "--limit", "300", "--epochs", "1", "--augment",
                    "--out", tmp_path / "part")[0] == 0
     assert run_cli(capsys, "train", "--resume", tmp_path / "part", "--epochs", "2")[0] == 0
-    full = cn.load_model(tmp_path / "full" / "model.npz").state_dict()
-    resumed = cn.load_model(tmp_path / "part" / "model.npz").state_dict()
-    for key in full:
-        assert np.array_equal(full[key], resumed[key]), key
+    assert_same_weights(tmp_path / "full", tmp_path / "part")
 
 
 def test_warnings_are_one_line(trained_run, tmp_path, capsys, monkeypatch):
