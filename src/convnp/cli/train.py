@@ -22,8 +22,8 @@ OPTIMIZERS = {  # name: (class, default learning rate, extra arguments)
     "adadelta": (optim.Adadelta, 1.0, {}),
 }
 DEFAULTS = {"model": "simple-cnn", "dataset": "mnist-sample", "epochs": 2, "batch_size": 64,
-            "optimizer": "adam", "lr": None, "schedule": "constant", "augment": False, "seed": 0,
-            "limit": None}
+            "optimizer": "adam", "lr": None, "weight_decay": None, "schedule": "constant", "augment": False,
+            "seed": 0, "limit": None}
 SCHEDULES = ("constant", "cosine", "onecycle")
 
 
@@ -39,6 +39,9 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=int, help="default 64")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam")
     parser.add_argument("--lr", type=float, help="learning rate (default: 1e-3 for adam, 0.01 for sgd)")
+    parser.add_argument("--weight-decay", type=float,
+                        help="L2 penalty added to the gradients (decoupled for adamw); default: the "
+                             "optimizer's own (0, 0.01 for adamw)")
     parser.add_argument("--schedule", choices=SCHEDULES,
                         help="learning rate over the run, stepped every batch: constant (default), "
                              "cosine (decays to 0) or onecycle (warms up to --lr, then anneals)")
@@ -79,8 +82,13 @@ def run_config(args) -> tuple[dict, Path]:
     return config, run_dir
 
 
-def build_optimizer(name, params, lr):
+def build_optimizer(name, params, lr, weight_decay=None):
+    """The optimizer ``name``; ``lr`` and ``weight_decay`` None keep its CLI default and its own."""
     cls, default_lr, extra = OPTIMIZERS[name]
+    if weight_decay is not None:
+        if weight_decay < 0:
+            raise CLIError(f"--weight-decay must be non-negative, got {weight_decay}")
+        extra = {**extra, "weight_decay": weight_decay}
     return cls(params, lr=default_lr if lr is None else lr, **extra)
 
 
@@ -117,7 +125,8 @@ def run(args) -> int:
     model = models.build(config["model"], x.shape[1:], len(info.classes), rng=init_rng)
     model.metadata = {"dataset": config["dataset"], "classes": list(info.classes),
                       "input_shape": list(x.shape[1:]), "model": config["model"]}
-    optimizer = build_optimizer(config["optimizer"], model.parameters(), config["lr"])
+    optimizer = build_optimizer(config["optimizer"], model.parameters(), config["lr"],
+                                config.get("weight_decay"))
     steps_per_epoch = -(-len(x) // config["batch_size"])
     schedule = build_schedule(config["schedule"], optimizer, config["epochs"] * steps_per_epoch)
     history, done = {}, 0

@@ -4,6 +4,8 @@ from .zoo import (
     MODELS,
     build,
     cifar_resnet,
+    cifar_resnet14,
+    cifar_resnet20,
     cifar_small,
     deep_cnn,
     lenet5,
@@ -14,4 +16,4 @@ from .zoo import (
 )
 
 __all__ = ["build", "names", "MODELS", "seed000", "seed002", "simple_cnn", "lenet5", "cifar_small",
-           "deep_cnn", "cifar_resnet"]
+           "deep_cnn", "cifar_resnet", "cifar_resnet14", "cifar_resnet20"]

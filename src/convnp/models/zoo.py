@@ -162,8 +162,19 @@ def cifar_resnet(input_shape=(3, 32, 32), num_classes=10, rng=None, blocks_per_s
     return Sequential(*layers, L.GlobalAvgPool2d(), L.Linear(channels, num_classes, rng=rng))
 
 
+def cifar_resnet14(input_shape=(3, 32, 32), num_classes=10, rng=None) -> Sequential:
+    """ResNet-14: :func:`cifar_resnet` with two basic blocks per stage (175k parameters)."""
+    return cifar_resnet(input_shape, num_classes, rng=rng, blocks_per_stage=2)
+
+
+def cifar_resnet20(input_shape=(3, 32, 32), num_classes=10, rng=None) -> Sequential:
+    """ResNet-20 of He et al. (2016): :func:`cifar_resnet` with three blocks per stage (272k parameters)."""
+    return cifar_resnet(input_shape, num_classes, rng=rng, blocks_per_stage=3)
+
+
 MODELS = {"seed000": seed000, "seed002": seed002, "simple-cnn": simple_cnn, "lenet5": lenet5,
-          "cifar-small": cifar_small, "deep-cnn": deep_cnn, "cifar-resnet": cifar_resnet}
+          "cifar-small": cifar_small, "deep-cnn": deep_cnn, "cifar-resnet": cifar_resnet,
+          "cifar-resnet14": cifar_resnet14, "cifar-resnet20": cifar_resnet20}
 
 
 def names() -> list[str]:
