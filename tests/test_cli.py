@@ -127,6 +127,7 @@ def test_datasets_lists_every_dataset(capsys):
     (["predict", "no/such/run", "x.png"], "no model at"),
     (["train", "--epochs", "0", "--limit", "10"], "--epochs must be at least 1"),
     (["train", "--limit", "0"], "--limit must be a positive number"),
+    (["train", "--limit", "10", "--weight-decay", "-1"], "--weight-decay must be non-negative"),
 ])
 def test_user_errors_end_with_one_line_and_status_2(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -261,3 +262,19 @@ def test_warnings_are_one_line(trained_run, tmp_path, capsys, monkeypatch):
     assert status == 0
     assert "convnp: warning: mnist-sample: a file differs from the canonical one\n" in err
     assert ".py:" not in err  # no file name and line number
+
+
+def test_weight_decay_reaches_the_optimizer_and_changes_training(tmp_path, capsys):
+    from convnp.cli.train import build_optimizer
+
+    params = cn.models.build("seed000", rng=0).parameters()
+    assert build_optimizer("sgd", params, 0.1, 5e-4).weight_decay == 5e-4
+    assert build_optimizer("adamw", params, None).weight_decay == 0.01  # AdamW's own default kept
+    assert build_optimizer("adam", params, None).weight_decay == 0.0
+    common = ["--model", "seed000", "--limit", "200", "--epochs", "1", "--optimizer", "sgd", "--lr", "0.1"]
+    assert run_cli(capsys, "train", *common, "--out", tmp_path / "plain")[0] == 0
+    assert run_cli(capsys, "train", *common, "--weight-decay", "0.05", "--out", tmp_path / "decayed")[0] == 0
+    assert json.loads((tmp_path / "decayed" / "config.json").read_text())["weight_decay"] == 0.05
+    plain = cn.load_model(tmp_path / "plain" / "model.npz").state_dict()
+    decayed = cn.load_model(tmp_path / "decayed" / "model.npz").state_dict()
+    assert np.linalg.norm(decayed["0.weight"]) < np.linalg.norm(plain["0.weight"])

@@ -163,3 +163,29 @@ def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_
     np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, stride=(2, 1), padding=1), atol=1e-12)
     for got, want in ((dx, dx0), (dw, dw0), (db, db0)):
         np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize("phase", ["forward", "backward"])
+def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase):
+    """With chunking on, forward and backward hold a few chunks at most, never the whole matrix
+    (a regression: forward once kept every chunk in a list — 151 MB for cifar-small's second conv)."""
+    import tracemalloc
+
+    from convnp.functional import conv
+
+    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((32, 8, 16, 16)), rng.standard_normal((2, 8, 3, 3))
+    whole = x.shape[0] * 16 * 16 * w[0].size * x.itemsize  # the full (N*OH*OW, 9*C) matrix: 4.7 MB
+    y, cache = conv.conv2d_forward(x, w, padding=1)
+    assert cache.columns is None  # not kept: backward rebuilds it chunk by chunk
+    tracemalloc.start()
+    try:
+        if phase == "forward":
+            conv.conv2d_forward(x, w, padding=1)
+        else:
+            conv.conv2d_backward(np.ones_like(y), cache, need_input_grad=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < whole / 3, f"{phase} peaked at {peak} bytes; the whole window matrix is {whole}"

@@ -25,7 +25,9 @@ def as_float64(model):
 
 
 @pytest.mark.parametrize("name, shape, params", [("deep-cnn", (1, 28, 28), 101_152),
-                                                 ("cifar-resnet", (3, 32, 32), 78_042)])
+                                                 ("cifar-resnet", (3, 32, 32), 78_042),
+                                                 ("cifar-resnet14", (3, 32, 32), 175_258),
+                                                 ("cifar-resnet20", (3, 32, 32), 272_474)])
 def test_shapes_parameter_counts_and_summary(name, shape, params):
     assert name in cn.models.names()
     model = cn.models.build(name, shape, 10, rng=0)
@@ -74,6 +76,10 @@ def test_cifar_resnet_layout():
     assert isinstance(model[-2], cn.GlobalAvgPool2d)
     deeper = cn.models.zoo.cifar_resnet((3, 32, 32), 10, rng=0, blocks_per_stage=2)
     assert sum(isinstance(layer, cn.Residual) for layer in deeper) == 6
+    for name, blocks in (("cifar-resnet14", 6), ("cifar-resnet20", 9)):
+        named = cn.models.build(name, (3, 32, 32), 10, rng=0)
+        assert sum(isinstance(layer, cn.Residual) for layer in named) == blocks
+        assert sum(isinstance(layer, cn.Residual) and layer.shortcut is not None for layer in named) == 2
 
 
 @pytest.mark.parametrize("name, shape", [("deep-cnn", (1, 28, 28)), ("cifar-resnet", (3, 32, 32))])

@@ -106,11 +106,12 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
         source = x
         y_2d = np.empty((n * oh * ow, out_channels), dtype=np.result_type(x, weight))
         weight_rows = _weight_rows(weight)  # (O, KH*KW*C)
-        chunks = list(_column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)))
-        for rows, chunk in chunks:
+        built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
+        for rows, chunk in _column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
             np.matmul(chunk, weight_rows.T, out=y_2d[rows])  # (rows, O)
-        if len(chunks) == 1:  # small enough to keep: backward then needs no rebuild
-            columns = chunks[0][1]
+            built += 1
+        if built == 1:  # small enough to keep: backward then needs no rebuild
+            columns = chunk
         if bias is not None:
             y_2d += bias
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
