@@ -111,22 +111,3 @@ def test_thread_count_comes_from_the_environment(monkeypatch):
         _threads.num_threads()
     monkeypatch.delenv("CONVNP_NUM_THREADS")
     assert 1 <= _threads.num_threads() <= 8
-
-
-def test_errstate_of_the_caller_holds_in_the_worker_threads(split_everything, monkeypatch):
-    """np.errstate is context-local: workers run in a copy of the caller's context."""
-    monkeypatch.setenv("CONVNP_NUM_THREADS", "2")
-    monkeypatch.setattr(_threads, "MIN_BYTES_PER_THREAD", 1)
-    x = np.full((4, 3), 3e38, dtype=np.float32)
-    x[:2] = 1  # the calling thread's half: no overflow; the worker's half overflows
-    seen = []
-
-    def double(b):
-        seen.append((b.start, threading.current_thread().name))
-        x[b] * np.float32(2)
-
-    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
-        _threads.over_batch(double, 4, x.nbytes)
-    with np.errstate(over="ignore"):
-        _threads.over_batch(double, 4, x.nbytes)  # and no warning either
-    assert all(name.startswith("convnp") for start, name in seen if start == 2)

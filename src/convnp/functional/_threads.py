@@ -14,10 +14,9 @@ the number of threads; 1 turns the splitting off.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 MIN_BYTES_PER_THREAD = 512 * 1024  # below this much data per thread the hand-off costs more than it saves
 
@@ -69,13 +68,8 @@ def over_batch(kernel, batch_size: int, nbytes: int) -> None:
         return
     bounds = [batch_size * k // threads for k in range(threads + 1)]
     slices = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
-    # Each worker runs in a copy of the caller's context, so np.errstate settings hold there too.
-    futures = [_pool(threads - 1).submit(contextvars.copy_context().run, _run_inside, kernel, part)
-               for part in slices[1:]]
-    try:
-        _run_inside(kernel, slices[0])
-    finally:
-        wait(futures)  # never return while a worker still writes into the outputs
+    futures = [_pool(threads - 1).submit(_run_inside, kernel, part) for part in slices[1:]]
+    _run_inside(kernel, slices[0])
     for future in futures:
         future.result()  # re-raises a worker's exception here
 
