@@ -23,7 +23,6 @@ import time
 
 THREADS = os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")  # before numpy is imported
 os.environ.setdefault("OMP_NUM_THREADS", THREADS)
-os.environ.setdefault("CONVNP_NUM_THREADS", THREADS)  # convnp's batch-split elementwise kernels
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -127,8 +126,7 @@ def machine_line():
         if hasattr(np, "show_config") else {}
     return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, numpy {np.__version__} "
             f"({blas.get('name', '?')} {blas.get('version', '')}), torch {torch.__version__}, "
-            f"threads: BLAS {THREADS}, convnp {os.environ['CONVNP_NUM_THREADS']}, "
-            f"torch {torch.get_num_threads()}")
+            f"threads: BLAS {THREADS}, torch {torch.get_num_threads()}")
 
 
 def scaling(seconds, rounds):

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._args import output_hw, padding_amounts, pair
-from ._threads import over_batch
 from .windows import (
     columns_transposed,
     crop_to_nchw,
@@ -110,11 +109,11 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
         built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
         for rows, chunk in _column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
             np.matmul(chunk, weight_rows.T, out=y_2d[rows])  # (rows, O)
-            if bias is not None:
-                y_2d[rows] += bias  # while this piece of the output is still in cache
             built += 1
         if built == 1:  # small enough to keep: backward then needs no rebuild
             columns = chunk
+        if bias is not None:
+            y_2d += bias
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
     cache = ConvCache(source, transposed, columns, weight, x.shape, stride, pads, (oh, ow), bias is not None)
     return y, cache
@@ -140,18 +139,8 @@ def _column_chunks(padded, kernel, stride, out_hw):
     step = max(1, COLUMN_CHUNK_BYTES // image_bytes)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        yield slice(start * rows_per_image, stop * rows_per_image), _copy_windows(windows[start:stop])
-
-
-def _copy_windows(windows):
-    """The (n*OH*OW, KH*KW*C) matrix of a (n, OH, OW, KH, KW, C) window view (a view for 1x1 windows)."""
-    n, oh, ow, kh, kw, c = windows.shape
-    if kh == kw == 1:
-        return windows.reshape(n * oh * ow, c)  # a copy only when strided
-    columns = np.empty((n * oh * ow, kh * kw * c), dtype=windows.dtype)
-    target = columns.reshape(windows.shape)  # (n, OH, OW, KH, KW, C) view to fill
-    over_batch(lambda b: np.copyto(target[b], windows[b]), n, columns.nbytes)
-    return columns
+        columns = windows[start:stop].reshape((stop - start) * rows_per_image, -1)  # one copy
+        yield slice(start * rows_per_image, stop * rows_per_image), columns
 
 
 def _weight_rows(weight):
@@ -215,18 +204,11 @@ def _input_grad(dy_2d, cache: ConvCache):
     else:
         grad_padded = np.zeros(cache.padded_shape, dtype=dy_2d.dtype)  # (N, Hp, Wp, C)
         product = np.empty((n * oh * ow, c), dtype=dy_2d.dtype)
-        product_images = product.reshape(n, oh, ow, c)  # view
         for i in range(kh):
             for j in range(kw):
                 np.matmul(dy_2d, cache.weight[:, :, i, j], out=product)  # (N*OH*OW, C)
-                index = offset_slice(i, j, cache.stride, cache.out_hw)
-                over_batch(lambda b, index=index: _add_into(grad_padded[b][index], product_images[b]),
-                           n, product.nbytes)
+                grad_padded[offset_slice(i, j, cache.stride, cache.out_hw)] += product.reshape(n, oh, ow, c)
     return crop_to_nchw(grad_padded, cache.pads, (h, w))  # (N, C, H, W) view
-
-
-def _add_into(target, values):
-    target += values  # target is a strided view: adds in place
 
 
 def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):

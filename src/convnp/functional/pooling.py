@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._args import output_hw, padding_amounts, pair
-from ._threads import over_batch
 from .windows import crop_to_nchw, offset_slice, pad_channels_last
 
 
@@ -71,14 +70,9 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
     padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
     offsets = _offsets(kernel, stride, out_hw)
-    y = np.empty((x.shape[0], *out_hw, x.shape[1]), dtype=x.dtype)  # (N, OH, OW, C)
-
-    def images(b):  # the images of batch slice b
-        np.copyto(y[b], padded[b][offsets[0]])
-        for index in offsets[1:]:
-            np.maximum(y[b], padded[b][index], out=y[b])  # NaN propagates, as in torch
-
-    over_batch(images, len(x), padded.nbytes)
+    y = padded[offsets[0]].copy()  # (N, OH, OW, C)
+    for index in offsets[1:]:
+        np.maximum(y, padded[index], out=y)  # NaN propagates, as in torch
     # Which element was the maximum is recomputed in backward: cheaper than tracking it here,
     # and inference never pays for it.
     cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, padded, y)
@@ -96,38 +90,32 @@ def max_pool2d_backward(dy, cache: PoolCache):
     -------
     dx : ndarray, shape (N, C, H, W); overlapping windows add up.
     """
-    grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
-    over_batch(lambda b: _route_to_maxima(dy[b], cache, b, grad_padded[b]), len(dy), grad_padded.nbytes)
-    return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
-
-
-def _route_to_maxima(dy, cache: PoolCache, batch: slice, grad_padded):
-    """:func:`max_pool2d_backward` for the images of ``batch``; adds into ``grad_padded``."""
     # One transposing copy: dy often arrives NCHW-contiguous (from Flatten), and reading it
     # through a channels-last view in every pass below would be a slow strided gather.
-    dy_nhwc = np.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (n, OH, OW, C)
-    padded, y = cache.padded[batch], cache.y[batch]
+    dy_nhwc = np.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, C)
+    grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
     offsets = _offsets(cache.kernel, cache.stride, cache.out_hw)
-    unclaimed = np.ones(y.shape, dtype=bool)  # NaN maxima never compare equal: left alone
-    hit = np.empty(y.shape, dtype=bool)
+    unclaimed = np.ones(cache.y.shape, dtype=bool)  # NaN maxima never compare equal: left alone
+    hit = np.empty(cache.y.shape, dtype=bool)
     # Windows that do not overlap (stride >= kernel) cover each input once, so dy * hit can be
     # written straight into place: one branch-free pass, no temporary (a masked copyto is ~7x
     # slower here because its data-dependent branches mispredict).
     overlapping = any(s < k for s, k in zip(cache.stride, cache.kernel, strict=True))
     for index in offsets:
-        np.equal(padded[index], y, out=hit)
+        np.equal(cache.padded[index], cache.y, out=hit)
         hit &= unclaimed
         np.greater(unclaimed, hit, out=unclaimed)  # unclaimed and not hit
         if overlapping:
             grad_padded[index] += dy_nhwc * hit
         else:
             np.multiply(dy_nhwc, hit, out=grad_padded[index])
-    nan_unclaimed = np.isnan(y)
+    nan_unclaimed = np.isnan(cache.y)
     if nan_unclaimed.any():
         for index in reversed(offsets):  # torch replaces the maximum at every NaN: the last wins
-            np.logical_and(np.isnan(padded[index]), nan_unclaimed, out=hit)
+            np.logical_and(np.isnan(cache.padded[index]), nan_unclaimed, out=hit)
             np.greater(nan_unclaimed, hit, out=nan_unclaimed)
             grad_padded[index] += dy_nhwc * hit
+    return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):

@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._threads import over_batch
-
 
 def pad_channels_last(x: np.ndarray, pads, fill: float = 0.0) -> np.ndarray:
-    """Copy an NCHW array into a new padded channels-last array (no copy when there is nothing to do).
+    """Copy an NCHW array into a new padded channels-last array.
 
     Parameters
     ----------
@@ -25,24 +23,15 @@ def pad_channels_last(x: np.ndarray, pads, fill: float = 0.0) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (N, H + top + bottom, W + left + right, C), C-contiguous: a view of ``x``'s
-    memory when ``x`` is a channels-last view and there is no padding (treat it as read-only).
+    ndarray, shape (N, H + top + bottom, W + left + right, C), C-contiguous.
     """
     n, c, h, w = x.shape
     top, bottom, left, right = pads
     x_nhwc = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
-    if not (top or bottom or left or right) and x_nhwc.flags.c_contiguous:
-        return x_nhwc  # already channels-last memory: nothing to copy
-    padded = np.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-
-    def images(b):  # the border, then the image, for the images of batch slice b
-        padded[b, :top] = fill
-        padded[b, top + h:] = fill
-        padded[b, top:top + h, :left] = fill
-        padded[b, top:top + h, left + w:] = fill
-        padded[b, top:top + h, left:left + w] = x_nhwc[b]
-
-    over_batch(images, n, padded.nbytes)
+    if top == bottom == left == right == 0:
+        return np.ascontiguousarray(x_nhwc)
+    padded = np.full((n, h + top + bottom, w + left + right, c), fill, dtype=x.dtype)
+    padded[:, top:top + h, left:left + w, :] = x_nhwc
     return padded
 
 
@@ -132,21 +121,17 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw, ones_row=Fal
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
     top, bottom, left, right = pads
+    padded = x
+    if top or bottom or left or right:
+        padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+        padded[:, :, top:top + h, left:left + w] = x
     rows = c * kh * kw
     matrix = np.empty((rows + ones_row, n * oh * ow), dtype=x.dtype)
     columns = matrix[:rows].reshape(c, kh, kw, n, oh, ow)  # a view to fill
-
-    def images(b):  # the columns of the images in batch slice b
-        padded = x[b]
-        if top or bottom or left or right:
-            padded = np.zeros((len(padded), c, h + top + bottom, w + left + right), dtype=x.dtype)
-            padded[:, :, top:top + h, left:left + w] = x[b]
-        for i in range(kh):
-            for j in range(kw):
-                window = padded[:, :, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]  # (n,C,OH,OW)
-                columns[:, i, j, b] = window.transpose(1, 0, 2, 3)  # (C, n, OH, OW)
-
-    over_batch(images, n, matrix.nbytes)
+    for i in range(kh):
+        for j in range(kw):
+            window = padded[:, :, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]  # (N, C, OH, OW)
+            columns[:, i, j] = window.transpose(1, 0, 2, 3)  # (C, N, OH, OW)
     if ones_row:
         matrix[rows] = 1
     return matrix
