@@ -2,7 +2,7 @@
 # Accuracy benchmarks of the zoo models on the full datasets, through the CLI exactly as a user
 # runs it. Results (test accuracy, seconds per epoch) go to benchmarks/RESULTS.md by hand.
 #
-#   CONVNP_DATA=../shared/data bash benchmarks/accuracy.sh [issue3|issue6] [RUNS_DIR]
+#   CONVNP_DATA=../shared/data bash benchmarks/accuracy.sh [issue3|issue6|cifar10] [RUNS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set_name=${1:-issue3}
@@ -27,6 +27,12 @@ case $set_name in
     train deep-cnn-mnist --model deep-cnn --dataset mnist --epochs 8 --schedule onecycle --lr 3e-3 --batch-size 100
     train deep-cnn-fashion --model deep-cnn --dataset fashion-mnist --epochs 8 --schedule onecycle --lr 3e-3 \
       --batch-size 100
+    train resnet8-fashion --model cifar-resnet --dataset fashion-mnist --epochs 15 --batch-size 128 \
+      --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle --augment
     ;;
-  *) echo "unknown set $set_name (issue3 or issue6)"; exit 2 ;;
+  cifar10)  # the CIFAR-10 run (1 h 31 min on 2 cores)
+    train resnet14-cifar10 --model cifar-resnet14 --dataset cifar10 --epochs 20 --batch-size 128 \
+      --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle --augment
+    ;;
+  *) echo "unknown set $set_name (issue3, issue6 or cifar10)"; exit 2 ;;
 esac

@@ -109,11 +109,11 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
         built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
         for rows, chunk in _column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
             np.matmul(chunk, weight_rows.T, out=y_2d[rows])  # (rows, O)
+            if bias is not None:
+                y_2d[rows] += bias  # while this piece of the output is still in cache
             built += 1
         if built == 1:  # small enough to keep: backward then needs no rebuild
             columns = chunk
-        if bias is not None:
-            y_2d += bias
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
     cache = ConvCache(source, transposed, columns, weight, x.shape, stride, pads, (oh, ow), bias is not None)
     return y, cache
