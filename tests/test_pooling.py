@@ -104,3 +104,24 @@ def test_max_pool_routes_the_gradient_to_a_nan_like_torch():
     yt.backward(torch.from_numpy(dy))
     np.testing.assert_array_equal(np.isnan(y), np.isnan(yt.detach().numpy()))
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel, hw", [(2, (8, 6)), (3, (9, 6)), ((2, 3), (4, 9)), (1, (3, 5))])
+@pytest.mark.parametrize("values", ["relu", "integers"])
+def test_max_pool_windows_that_tile_the_input_exactly_match_torch(kernel, hw, values, torch_check):
+    """Stride = kernel and sizes divisible: backward writes every element without zero-filling first."""
+    config = dict(batch=3, channels=4, hw=hw, kernel_size=kernel, stride=None, padding=0)
+    check_pool("max", config, values, 5, torch_check)
+
+
+def test_max_pool_tiled_windows_route_nan_like_torch():
+    x = np.maximum(np.random.default_rng(2).standard_normal((2, 3, 6, 8)), 0)
+    x[0, 1, 2, 3] = np.nan
+    x[1, 0, 4, 4] = x[1, 0, 5, 5] = np.nan  # two NaNs in one 2x2 window: the last one gets it
+    layer = cn.MaxPool2d(2)
+    dy = np.random.default_rng(3).standard_normal((2, 3, 3, 4))
+    layer.forward(x)
+    dx = layer.backward(dy)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(xt, 2).backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-12)
