@@ -29,6 +29,8 @@ case $set_name in
       --batch-size 100
     train resnet8-fashion --model cifar-resnet --dataset fashion-mnist --epochs 15 --batch-size 128 \
       --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle --augment
+    train resnet14-fashion --model cifar-resnet14 --dataset fashion-mnist --epochs 10 --batch-size 128 \
+      --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle --augment
     ;;
   cifar10)  # the CIFAR-10 run (1 h 31 min on 2 cores)
     train resnet14-cifar10 --model cifar-resnet14 --dataset cifar10 --epochs 20 --batch-size 128 \
