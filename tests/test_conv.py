@@ -154,6 +154,7 @@ def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_
     from convnp.functional import conv
 
     monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", chunk_bytes)  # 1 byte: one image per chunk
+    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)  # never built whole
     rng = np.random.default_rng(7)
     x, w, b = rng.standard_normal((5, 6, 9, 8)), rng.standard_normal((4, 6, 3, 2)), rng.standard_normal(4)
     y, cache = conv.conv2d_forward(x, w, b, stride=(2, 1), padding=1)
@@ -174,6 +175,7 @@ def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase):
     from convnp.functional import conv
 
     monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
+    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((32, 8, 16, 16)), rng.standard_normal((2, 8, 3, 3))
     whole = x.shape[0] * 16 * 16 * w[0].size * x.itemsize  # the full (N*OH*OW, 9*C) matrix: 4.7 MB
@@ -189,3 +191,40 @@ def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase):
     finally:
         tracemalloc.stop()
     assert peak < whole / 3, f"{phase} peaked at {peak} bytes; the whole window matrix is {whole}"
+
+
+@pytest.mark.parametrize("phase", ["forward", "backward"])
+def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, phase):
+    """Below KEEP_COLUMNS_BYTES forward keeps the matrix, and backward does not rebuild it."""
+    from convnp.functional import conv
+
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((4, 8, 6, 6)), rng.standard_normal((3, 8, 3, 3))
+    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)  # would be one image per chunk...
+    y, cache = conv.conv2d_forward(x, w, padding=1)
+    assert cache.columns is not None and cache.columns.shape == (4 * 36, 72)  # ...but it is small
+    monkeypatch.setattr(conv, "_column_chunks", None)  # backward must not call it
+    dx, dw, _ = conv.conv2d_backward(np.ones_like(y), cache, need_input_grad=False)
+    np.testing.assert_allclose(dw, conv.conv2d_backward_naive(np.ones_like(y), x, w, padding=1)[1])
+
+
+# kernel, padding: 'same' (even and odd), valid, padding wider than the kernel, asymmetric pairs
+STRIDE1_CASES = [(3, 1), (4, "same"), ((2, 3), "same"), (3, 0), (1, 2), ((3, 1), (4, 0)), (5, (1, 3))]
+
+
+@pytest.mark.parametrize("kernel, padding", STRIDE1_CASES, ids=str)
+@pytest.mark.parametrize("growth", [0.0, 1e9])
+def test_stride1_input_grad_both_ways_match_the_loops(monkeypatch, kernel, padding, growth):
+    """dx of a stride-1 conv comes from a full correlation of dy (growth 1e9 forces it) or from
+    per-offset products (growth 0 forces that); both must equal the loop oracle."""
+    from convnp.functional import conv
+
+    monkeypatch.setattr(conv, "FULL_DX_MAX_GROWTH", growth)
+    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)  # several chunks of images
+    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((3, 5, 7, 6)), rng.standard_normal((4, 5) + as_pair(kernel))
+    y, cache = conv.conv2d_forward(x, w, stride=1, padding=padding)
+    dy = rng.standard_normal(y.shape)
+    dx = conv.conv2d_backward(dy, cache)[0]
+    np.testing.assert_allclose(dx, conv.conv2d_backward_naive(dy, x, w, padding=padding)[0], atol=1e-12)

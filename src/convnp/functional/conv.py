@@ -44,7 +44,9 @@ from .windows import (
 )
 
 FEW_CHANNELS = 4  # below this many input channels the transposed column layout is faster
-COLUMN_CHUNK_BYTES = 16 * 2**20  # largest piece of the row-layout window matrix built at once
+COLUMN_CHUNK_BYTES = 2 * 2**20  # largest piece of the row-layout window matrix built at once
+KEEP_COLUMNS_BYTES = 8 * 2**20  # a window matrix up to this size is built whole and kept for dW
+FULL_DX_MAX_GROWTH = 1.5  # stride-1 dx as a full correlation when it has <= this many more rows
 
 
 @dataclass
@@ -137,6 +139,8 @@ def _column_chunks(padded, kernel, stride, out_hw):
     rows_per_image = out_hw[0] * out_hw[1]
     image_bytes = rows_per_image * kernel[0] * kernel[1] * c * padded.itemsize
     step = max(1, COLUMN_CHUNK_BYTES // image_bytes)
+    if n * image_bytes <= KEEP_COLUMNS_BYTES:
+        step = n
     for start in range(0, n, step):
         stop = min(start + step, n)
         columns = windows[start:stop].reshape((stop - start) * rows_per_image, -1)  # one copy
@@ -190,9 +194,12 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
 def _input_grad(dy_2d, cache: ConvCache):
     """d loss / d x, as an NCHW view of channels-last memory.
 
-    Few channels: one GEMM gives the window-matrix gradient, folded back with a scatter-add.
-    Many channels: no (N*OH*OW, KH*KW*C) matrix at all; each kernel offset's (N*OH*OW, C)
-    product is added straight into the padded gradient (faster and much less memory).
+    Three ways, by speed (benchmarks/RESULTS.md):
+
+    * few channels: one GEMM gives the window-matrix gradient, folded back with a scatter-add;
+    * stride 1: a "full" correlation of the zero-padded ``dy`` with the flipped kernel, one GEMM
+      per chunk of images writing its rows of ``dx`` directly (no passes adding into ``dx``);
+    * otherwise: each kernel offset's (N*OH*OW, C) product is added into the padded gradient.
     """
     n, c, h, w = cache.x_shape
     out_channels, _, kh, kw = cache.weight.shape
@@ -201,6 +208,8 @@ def _input_grad(dy_2d, cache: ConvCache):
         dcolumns = dy_2d @ _weight_rows(cache.weight)  # (N*OH*OW, KH*KW*C)
         grad_windows = dcolumns.reshape(n, oh, ow, kh, kw, c)
         grad_padded = scatter_add_windows(grad_windows, cache.padded_shape, cache.stride)
+    elif cache.stride == (1, 1) and h * w <= FULL_DX_MAX_GROWTH * oh * ow:
+        return _input_grad_stride1(dy_2d.reshape(n, oh, ow, out_channels), cache)
     else:
         grad_padded = np.zeros(cache.padded_shape, dtype=dy_2d.dtype)  # (N, Hp, Wp, C)
         product = np.empty((n * oh * ow, c), dtype=dy_2d.dtype)
@@ -209,6 +218,37 @@ def _input_grad(dy_2d, cache: ConvCache):
                 np.matmul(dy_2d, cache.weight[:, :, i, j], out=product)  # (N*OH*OW, C)
                 grad_padded[offset_slice(i, j, cache.stride, cache.out_hw)] += product.reshape(n, oh, ow, c)
     return crop_to_nchw(grad_padded, cache.pads, (h, w))  # (N, C, H, W) view
+
+
+def _input_grad_stride1(dy_nhwc, cache: ConvCache):
+    """d loss / d x of a stride-1 convolution, as a convolution of ``dy``.
+
+    With ``dy_full`` the output gradient shifted down by KH-1-top rows and right by KW-1-left
+    columns inside zeros of shape (N, H+KH-1, W+KW-1, O)::
+
+        dx[n, y, x, c] = sum_{p, q, o} dy_full[n, y + p, x + q, o] * w[o, c, KH-1-p, KW-1-q]
+
+    i.e. ``dX = windows(dy_full) @ W_flipped`` with W_flipped (KH*KW*O, C). Built and multiplied
+    one cache-sized chunk of images at a time, like the forward pass.
+    """
+    n, c, h, w = cache.x_shape
+    out_channels, _, kh, kw = cache.weight.shape
+    dy_full = np.zeros((n, h + kh - 1, w + kw - 1, out_channels), dtype=dy_nhwc.dtype)
+    rows = _overlap(h + kh - 1, cache.out_hw[0], kh - 1 - cache.pads[0])
+    cols = _overlap(w + kw - 1, cache.out_hw[1], kw - 1 - cache.pads[2])
+    dy_full[:, rows[0], cols[0]] = dy_nhwc[:, rows[1], cols[1]]  # (N, H+KH-1, W+KW-1, O)
+    flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
+    dx_2d = np.empty((n * h * w, c), dtype=dy_nhwc.dtype)
+    for rows_out, chunk in _column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
+        np.matmul(chunk, flipped, out=dx_2d[rows_out])  # (rows, C)
+    return dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+
+
+def _overlap(length, src_length, offset):
+    """Slices ``(dst, src)`` placing ``src[k]`` at ``dst[k + offset]``, clipped to both arrays."""
+    start_dst, start_src = max(offset, 0), max(-offset, 0)
+    size = max(0, min(length - start_dst, src_length - start_src))
+    return slice(start_dst, start_dst + size), slice(start_src, start_src + size)
 
 
 def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
