@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import buffers
+
 SELU_ALPHA = 1.6732632423543772848170429239053  # torch.nn.SELU constants
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def relu(x):
     """``max(x, 0)``."""
-    return np.maximum(x, 0)
+    return np.maximum(x, 0, out=buffers.empty_like(x))
 
 
 def relu_backward(dy, x):
     """``dy * [x > 0]`` (the subgradient at 0 is 0, as in torch)."""
-    return dy * (x > 0)
+    mask = np.greater(x, 0, out=buffers.empty_like(x, bool))
+    return np.multiply(dy, mask, out=buffers.empty_like(x, np.result_type(dy, x)))
 
 
 def leaky_relu(x, negative_slope=0.01):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import buffers
 from ._args import output_hw, padding_amounts, pair
 from .windows import (
     columns_transposed,
@@ -104,10 +105,11 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     columns = None
     if transposed:
         source = columns_transposed(x, kernel, stride, pads, (oh, ow), ones_row=True)  # (K+1, N*OH*OW)
-        y_2d = source.T @ _weight_with_bias(weight, bias).T  # (N*OH*OW, O), bias included
+        y_2d = buffers.empty((n * oh * ow, out_channels), np.result_type(x, weight))
+        np.matmul(source.T, _weight_with_bias(weight, bias).T, out=y_2d)  # (N*OH*OW, O), bias included
     else:
         source = x
-        y_2d = np.empty((n * oh * ow, out_channels), dtype=np.result_type(x, weight))
+        y_2d = buffers.empty((n * oh * ow, out_channels), np.result_type(x, weight))
         weight_rows = _weight_rows(weight)  # (O, KH*KW*C)
         built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
         for rows, chunk in _column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
@@ -144,7 +146,8 @@ def _column_chunks(padded, kernel, stride, out_hw):
         step = n
     for start in range(0, n, step):
         stop = min(start + step, n)
-        columns = windows[start:stop].reshape((stop - start) * rows_per_image, -1)  # one copy
+        columns = buffers.empty(((stop - start) * rows_per_image, windows[0, 0, 0].size), padded.dtype)
+        columns.reshape(windows[start:stop].shape)[...] = windows[start:stop]  # the one copy
         yield slice(start * rows_per_image, stop * rows_per_image), columns
 
 
@@ -212,8 +215,8 @@ def _input_grad(dy_2d, cache: ConvCache):
     elif cache.stride == (1, 1) and h * w <= FULL_DX_MAX_GROWTH * oh * ow:
         return _input_grad_stride1(dy_2d.reshape(n, oh, ow, out_channels), cache)
     else:
-        grad_padded = np.zeros(cache.padded_shape, dtype=dy_2d.dtype)  # (N, Hp, Wp, C)
-        product = np.empty((n * oh * ow, c), dtype=dy_2d.dtype)
+        grad_padded = buffers.zeros(cache.padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
+        product = buffers.empty((n * oh * ow, c), dy_2d.dtype)
         for i in range(kh):
             for j in range(kw):
                 np.matmul(dy_2d, cache.weight[:, :, i, j], out=product)  # (N*OH*OW, C)
@@ -234,12 +237,12 @@ def _input_grad_stride1(dy_nhwc, cache: ConvCache):
     """
     n, c, h, w = cache.x_shape
     out_channels, _, kh, kw = cache.weight.shape
-    dy_full = np.zeros((n, h + kh - 1, w + kw - 1, out_channels), dtype=dy_nhwc.dtype)
+    dy_full = buffers.zeros((n, h + kh - 1, w + kw - 1, out_channels), dy_nhwc.dtype)
     rows = _overlap(h + kh - 1, cache.out_hw[0], kh - 1 - cache.pads[0])
     cols = _overlap(w + kw - 1, cache.out_hw[1], kw - 1 - cache.pads[2])
     dy_full[:, rows[0], cols[0]] = dy_nhwc[:, rows[1], cols[1]]  # (N, H+KH-1, W+KW-1, O)
     flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
-    dx_2d = np.empty((n * h * w, c), dtype=dy_nhwc.dtype)
+    dx_2d = buffers.empty((n * h * w, c), dy_nhwc.dtype)
     for rows_out, chunk in _column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
         np.matmul(chunk, flipped, out=dx_2d[rows_out])  # (rows, C)
     return dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view

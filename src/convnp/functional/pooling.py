@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import buffers
 from ._args import output_hw, padding_amounts, pair
 from .windows import crop_to_nchw, offset_slice, pad_channels_last
 
@@ -70,7 +71,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
     padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
     offsets = _offsets(kernel, stride, out_hw)
-    y = padded[offsets[0]].copy()  # (N, OH, OW, C)
+    y = buffers.empty(padded[offsets[0]].shape, padded.dtype)  # (N, OH, OW, C)
+    np.copyto(y, padded[offsets[0]])
     for index in offsets[1:]:
         np.maximum(y, padded[index], out=y)  # NaN propagates, as in torch
     # Which element was the maximum is recomputed in backward: cheaper than tracking it here,
@@ -92,19 +94,20 @@ def max_pool2d_backward(dy, cache: PoolCache):
     """
     # One transposing copy: dy often arrives NCHW-contiguous (from Flatten), and reading it
     # through a channels-last view in every pass below would be a slow strided gather.
-    dy_nhwc = np.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, C)
+    dy_nhwc = buffers.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C)
+    np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))
     offsets = _offsets(cache.kernel, cache.stride, cache.out_hw)
     # Windows that do not overlap (stride >= kernel) cover each input once, so dy * hit can be
     # written straight into place: one branch-free pass, no temporary (a masked copyto is ~7x
     # slower here because its data-dependent branches mispredict).
     overlapping = any(s < k for s, k in zip(cache.stride, cache.kernel, strict=True))
     tiled = not overlapping and _tiles_exactly(cache)  # every input element is written below
-    grad_padded = (np.empty if tiled else np.zeros)(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
-    hit = np.empty(cache.y.shape, dtype=bool)
+    grad_padded = (buffers.empty if tiled else buffers.zeros)(cache.padded_shape, dy.dtype)  # (N, Hp, Wp, C)
+    hit = buffers.empty(cache.y.shape, bool)
     for step, index in enumerate(offsets):
         np.equal(cache.padded[index], cache.y, out=hit)
         if step == 0:
-            unclaimed = ~hit  # NaN maxima never compare equal: left unclaimed
+            unclaimed = np.logical_not(hit, out=buffers.empty(hit.shape, bool))  # NaN maxima: unclaimed
         else:
             hit &= unclaimed
             if step < len(offsets) - 1:  # after the last offset nothing is left to claim

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import buffers
+
 
 def pad_channels_last(x: np.ndarray, pads, fill: float = 0.0) -> np.ndarray:
     """Copy an NCHW array into a new padded channels-last array.
@@ -28,9 +30,11 @@ def pad_channels_last(x: np.ndarray, pads, fill: float = 0.0) -> np.ndarray:
     n, c, h, w = x.shape
     top, bottom, left, right = pads
     x_nhwc = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
-    if top == bottom == left == right == 0:
-        return np.ascontiguousarray(x_nhwc)
-    padded = np.full((n, h + top + bottom, w + left + right, c), fill, dtype=x.dtype)
+    if top == bottom == left == right == 0 and x_nhwc.flags.c_contiguous:
+        return x_nhwc
+    padded = buffers.empty((n, h + top + bottom, w + left + right, c), x.dtype)
+    if top or bottom or left or right:
+        padded.fill(fill)
     padded[:, top:top + h, left:left + w, :] = x_nhwc
     return padded
 
@@ -82,7 +86,7 @@ def scatter_add_windows(grad_windows: np.ndarray, padded_shape, stride) -> np.nd
     windows (i, j) and offsets (p, q) with ``i*SH + p == y`` and ``j*SW + q == x``.
     """
     _, oh, ow, kh, kw, _ = grad_windows.shape
-    grad_padded = np.zeros(padded_shape, dtype=grad_windows.dtype)
+    grad_padded = buffers.zeros(padded_shape, grad_windows.dtype)
     for i in range(kh):
         for j in range(kw):
             grad_padded[offset_slice(i, j, stride, (oh, ow))] += grad_windows[:, :, :, i, j, :]
@@ -126,7 +130,7 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw, ones_row=Fal
         padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
         padded[:, :, top:top + h, left:left + w] = x
     rows = c * kh * kw
-    matrix = np.empty((rows + ones_row, n * oh * ow), dtype=x.dtype)
+    matrix = buffers.empty((rows + ones_row, n * oh * ow), x.dtype)
     columns = matrix[:rows].reshape(c, kh, kw, n, oh, ow)  # a view to fill
     for i in range(kh):
         for j in range(kw):

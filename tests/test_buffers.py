@@ -1,0 +1,125 @@
+"""The work-array pool: reuse only what nobody holds, never hand one array to two users."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import convnp as cn
+from convnp.functional import buffers
+
+BIG = (512, 1024)  # 2 MiB of float32: pooled
+
+
+@pytest.fixture(autouse=True)
+def fresh_pool():
+    buffers.clear()
+    yield
+    buffers.clear()
+
+
+def address(array):
+    return array.__array_interface__["data"][0]
+
+
+def test_a_released_array_is_handed_out_again():
+    a = buffers.empty(BIG, np.float32)
+    assert a.shape == BIG and a.dtype == np.float32 and a.flags.c_contiguous
+    first = address(a)
+    del a
+    assert address(buffers.empty(BIG, np.float32)) == first
+
+
+@pytest.mark.parametrize("holder", ["name", "view", "transposed view", "memoryview", "list"])
+def test_an_array_still_referenced_anywhere_is_never_reused(holder):
+    a = buffers.empty(BIG, np.float32)
+    a.fill(7)
+    keep = {"name": a, "view": a[1:], "transposed view": a.T, "memoryview": memoryview(a),
+            "list": [a]}[holder]
+    first = address(a)
+    del a
+    b = buffers.empty(BIG, np.float32)
+    assert address(b) != first
+    b.fill(-1)
+    assert np.all(np.asarray(keep if holder != "list" else keep[0]) == 7)  # untouched
+
+
+def test_shape_and_dtype_must_match_exactly():
+    a = buffers.empty(BIG, np.float32)
+    first = address(a)
+    del a
+    assert address(buffers.empty(BIG, np.float64)) != first
+    assert address(buffers.empty((1024, 512), np.float32)) != first
+
+
+def test_small_arrays_are_not_pooled():
+    a = buffers.empty((10, 10), np.float32)
+    del a
+    assert buffers._pool.entries == []
+
+
+def test_zeros_are_zero_even_when_recycled():
+    a = buffers.empty(BIG, np.float32)
+    a.fill(3)
+    del a
+    assert not buffers.zeros(BIG, np.float32).any()
+
+
+def test_free_arrays_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr(buffers, "MAX_FREE_BYTES", 5 * 2**20)
+    for rows in range(200, 220):  # 20 distinct shapes of ~0.8 MB, each freed at once
+        buffers.empty((rows, 1024), np.float32)
+    kept = sum(a.nbytes for a in buffers._pool.entries)
+    assert kept <= 5 * 2**20 + 220 * 1024 * 4, kept
+    assert len(buffers._pool.entries) <= buffers.MAX_ENTRIES
+
+
+def test_arrays_in_use_are_forgotten_beyond_max_entries():
+    held = [buffers.empty((256 + k, 1024), np.float32) for k in range(buffers.MAX_ENTRIES + 10)]
+    assert len(buffers._pool.entries) == buffers.MAX_ENTRIES
+    assert all(a.shape[0] >= 256 for a in held)
+
+
+def test_each_thread_has_its_own_pool():
+    mine = buffers.empty(BIG, np.float32)
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(len(buffers._pool.entries)))
+    thread.start()
+    thread.join()
+    assert theirs == [0] and len(buffers._pool.entries) == 1 and mine.size
+
+
+def test_disabled_pool_is_plain_np_empty(monkeypatch):
+    monkeypatch.setattr(buffers._pool, "enabled", False)
+    a = buffers.empty(BIG, np.float32)
+    first = address(a)
+    del a
+    assert buffers._pool.entries == []
+    assert buffers.empty(BIG, np.float32).shape == BIG and first  # fresh memory, nothing tracked
+
+
+@pytest.mark.parametrize("axes", [(0, 1, 2, 3), (0, 3, 1, 2), (2, 0, 3, 1)])
+def test_empty_like_keeps_the_memory_order(axes):
+    x = np.zeros((8, 16, 32, 64), dtype=np.float32).transpose(axes)
+    y = buffers.empty_like(x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert np.argsort(y.strides).tolist() == np.argsort(x.strides).tolist()
+    assert buffers.empty_like(x, bool).dtype == bool
+
+
+def test_layer_outputs_a_user_keeps_survive_later_steps():
+    """End to end: keep every intermediate of one forward pass, run more steps, nothing changed."""
+    rng = np.random.default_rng(0)
+    model = cn.models.build("simple-cnn", rng=0)
+    x1, x2 = rng.random((64, 1, 28, 28), dtype=np.float32), rng.random((64, 1, 28, 28), dtype=np.float32)
+    kept, out = [], x1
+    for layer in model.layers:
+        out = layer(out)
+        kept.append(out)
+    snapshot = [a.copy() for a in kept]
+    loss = cn.CrossEntropyLoss()
+    for _ in range(3):
+        loss(model.forward(x2), np.zeros(64, dtype=np.int64))
+        model.backward(loss.backward())
+    for before, after in zip(snapshot, kept, strict=True):
+        np.testing.assert_array_equal(before, after)
