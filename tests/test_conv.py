@@ -148,15 +148,17 @@ def test_float64_layer_has_float64_parameters():
     assert layer.weight.grad.dtype == np.float64
 
 
+@pytest.mark.parametrize("channels", [2, 6], ids=["transposed layout", "row layout"])
 @pytest.mark.parametrize("chunk_bytes", [1, 3000])
-def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_bytes):
+def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_bytes, channels):
     """Big batches build the window matrix in pieces of images; any chunking must agree."""
-    from convnp.functional import conv
+    from convnp.functional import conv, windows
 
-    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", chunk_bytes)  # 1 byte: one image per chunk
-    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)  # never built whole
+    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", chunk_bytes)  # 1 byte: one image per chunk
+    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)  # never built whole
     rng = np.random.default_rng(7)
-    x, w, b = rng.standard_normal((5, 6, 9, 8)), rng.standard_normal((4, 6, 3, 2)), rng.standard_normal(4)
+    x, w = rng.standard_normal((5, channels, 9, 8)), rng.standard_normal((4, channels, 3, 2))
+    b = rng.standard_normal(4)
     y, cache = conv.conv2d_forward(x, w, b, stride=(2, 1), padding=1)
     dy = rng.standard_normal(y.shape)
     dx, dw, db = conv.conv2d_backward(dy, cache)
@@ -166,19 +168,20 @@ def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_
         np.testing.assert_allclose(got, want, atol=1e-12)
 
 
+@pytest.mark.parametrize("channels", [2, 8], ids=["transposed layout", "row layout"])
 @pytest.mark.parametrize("phase", ["forward", "backward"])
-def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase):
+def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase, channels):
     """With chunking on, forward and backward hold a few chunks at most, never the whole matrix
     (a regression: forward once kept every chunk in a list — 151 MB for cifar-small's second conv)."""
     import tracemalloc
 
-    from convnp.functional import conv
+    from convnp.functional import conv, windows
 
-    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
-    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)
+    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
+    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
     rng = np.random.default_rng(3)
-    x, w = rng.standard_normal((32, 8, 16, 16)), rng.standard_normal((2, 8, 3, 3))
-    whole = x.shape[0] * 16 * 16 * w[0].size * x.itemsize  # the full (N*OH*OW, 9*C) matrix: 4.7 MB
+    x, w = rng.standard_normal((32, channels, 16, 16)), rng.standard_normal((2, channels, 3, 3))
+    whole = x.shape[0] * 16 * 16 * w[0].size * x.itemsize  # the full (N*OH*OW, 9*C) matrix: 1.2-4.7 MB
     y, cache = conv.conv2d_forward(x, w, padding=1)
     assert cache.columns is None  # not kept: backward rebuilds it chunk by chunk
     tracemalloc.start()
@@ -193,17 +196,18 @@ def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase):
     assert peak < whole / 3, f"{phase} peaked at {peak} bytes; the whole window matrix is {whole}"
 
 
-@pytest.mark.parametrize("phase", ["forward", "backward"])
-def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, phase):
+@pytest.mark.parametrize("channels, shape", [(2, (19, 144)), (8, (144, 72))], ids=["transposed", "rows"])
+def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, channels, shape):
     """Below KEEP_COLUMNS_BYTES forward keeps the matrix, and backward does not rebuild it."""
-    from convnp.functional import conv
+    from convnp.functional import conv, windows
 
     rng = np.random.default_rng(4)
-    x, w = rng.standard_normal((4, 8, 6, 6)), rng.standard_normal((3, 8, 3, 3))
-    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)  # would be one image per chunk...
+    x, w = rng.standard_normal((4, channels, 6, 6)), rng.standard_normal((3, channels, 3, 3))
+    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # would be one image per chunk...
     y, cache = conv.conv2d_forward(x, w, padding=1)
-    assert cache.columns is not None and cache.columns.shape == (4 * 36, 72)  # ...but it is small
-    monkeypatch.setattr(conv, "_column_chunks", None)  # backward must not call it
+    assert cache.columns is not None and cache.columns.shape == shape  # ...but it is small
+    monkeypatch.setattr(conv, "column_chunks", None)  # backward must not rebuild the matrix
+    monkeypatch.setattr(conv, "transposed_chunks", None)
     dx, dw, _ = conv.conv2d_backward(np.ones_like(y), cache, need_input_grad=False)
     np.testing.assert_allclose(dw, conv.conv2d_backward_naive(np.ones_like(y), x, w, padding=1)[1])
 
@@ -217,11 +221,11 @@ STRIDE1_CASES = [(3, 1), (4, "same"), ((2, 3), "same"), (3, 0), (1, 2), ((3, 1),
 def test_stride1_input_grad_both_ways_match_the_loops(monkeypatch, kernel, padding, growth):
     """dx of a stride-1 conv comes from a full correlation of dy (growth 1e9 forces it) or from
     per-offset products (growth 0 forces that); both must equal the loop oracle."""
-    from convnp.functional import conv
+    from convnp.functional import conv, windows
 
     monkeypatch.setattr(conv, "FULL_DX_MAX_GROWTH", growth)
-    monkeypatch.setattr(conv, "COLUMN_CHUNK_BYTES", 1)  # several chunks of images
-    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)
+    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # several chunks of images
+    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((3, 5, 7, 6)), rng.standard_normal((4, 5) + as_pair(kernel))
     y, cache = conv.conv2d_forward(x, w, stride=1, padding=padding)

@@ -14,16 +14,17 @@ and ``dx`` is ``dX_col`` folded back onto the image (the adjoint of the window u
 Two layouts of ``X_col`` are used, chosen by speed (measurements in PERF_NOTES.md):
 
 * many input channels: rows built from channels-last memory, columns ordered (kh, kw, c), so
-  every window row is a run of C contiguous numbers. This matrix is KH*KW times larger than
-  the image. Up to ``KEEP_COLUMNS_BYTES`` it is built whole and kept for ``dW``; beyond that it
-  is built in chunks of images of at most ``COLUMN_CHUNK_BYTES`` — small enough that a chunk
-  is still in cache when its GEMM reads it (2x faster than 16 MiB chunks on cifar-small) —
-  and backward rebuilds it the same way. The cache holds the *unpadded* input, which the
-  previous layer keeps alive anyway, rather than a padded copy of it;
+  every window row is a run of C contiguous numbers;
 * few input channels (first layers, C < 4): the transposed matrix (C*KH*KW, N*OH*OW), built
   with one strided copy per kernel offset; BLAS multiplies by its transpose for free. It gets
   one extra row of ones, so the bias rides along as one more weight column: the GEMM adds it
   and ``dW``'s last column is ``db`` (cheaper than separate passes over the output).
+
+Either matrix is KH*KW times larger than the image. Up to ``windows.KEEP_COLUMNS_BYTES`` it is
+built whole and kept for ``dW``; beyond that it is built in chunks of images of at most
+``windows.COLUMN_CHUNK_BYTES`` — small enough that a chunk is still in cache when its GEMM
+reads it (2x faster than 16 MiB chunks on cifar-small) — and backward builds it again the same
+way. The cache holds the *unpadded* input, which the previous layer keeps alive anyway.
 
 The public :func:`convnp.functional.im2col` gives the textbook (c, kh, kw) row layout.
 """
@@ -37,17 +38,15 @@ import numpy as np
 from . import buffers
 from ._args import output_hw, padding_amounts, pair
 from .windows import (
-    columns_transposed,
+    column_chunks,
     crop_to_nchw,
     offset_slice,
     pad_channels_last,
     scatter_add_windows,
-    window_view,
+    transposed_chunks,
 )
 
 FEW_CHANNELS = 4  # below this many input channels the transposed column layout is faster
-COLUMN_CHUNK_BYTES = 2 * 2**20  # largest piece of the row-layout window matrix built at once
-KEEP_COLUMNS_BYTES = 8 * 2**20  # a window matrix up to this size is built whole and kept for dW
 FULL_DX_MAX_GROWTH = 1.5  # stride-1 dx as a full correlation when it has <= this many more rows
 
 
@@ -55,9 +54,9 @@ FULL_DX_MAX_GROWTH = 1.5  # stride-1 dx as a full correlation when it has <= thi
 class ConvCache:
     """What :func:`conv2d_backward` needs from the forward pass."""
 
-    source: np.ndarray  # the input x (N, C, H, W), or the transposed window matrix
-    transposed: bool  # (C*KH*KW + 1, N*OH*OW) for few channels
-    columns: np.ndarray | None  # row-layout window matrix, kept only when it is small
+    source: np.ndarray  # the input x (N, C, H, W)
+    transposed: bool  # few channels: window matrix (C*KH*KW + 1, N*OH*OW), else (N*OH*OW, KH*KW*C)
+    columns: np.ndarray | None  # the whole window matrix, kept only when it is small
     weight: np.ndarray  # (O, C, KH, KW)
     x_shape: tuple
     stride: tuple
@@ -102,25 +101,23 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     n, c = x.shape[:2]
     out_channels = weight.shape[0]
     transposed = c < FEW_CHANNELS
-    columns = None
+    y_2d = buffers.empty((n * oh * ow, out_channels), np.result_type(x, weight))
+    built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
     if transposed:
-        source = columns_transposed(x, kernel, stride, pads, (oh, ow), ones_row=True)  # (K+1, N*OH*OW)
-        y_2d = buffers.empty((n * oh * ow, out_channels), np.result_type(x, weight))
-        np.matmul(source.T, _weight_with_bias(weight, bias).T, out=y_2d)  # (N*OH*OW, O), bias included
+        weight_bias = _weight_with_bias(weight, bias)  # (O, C*KH*KW + 1)
+        for rows, chunk in transposed_chunks(x, kernel, stride, pads, (oh, ow)):
+            np.matmul(chunk.T, weight_bias.T, out=y_2d[rows])  # (rows, O), bias included
+            built += 1
     else:
-        source = x
-        y_2d = buffers.empty((n * oh * ow, out_channels), np.result_type(x, weight))
         weight_rows = _weight_rows(weight)  # (O, KH*KW*C)
-        built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
-        for rows, chunk in _column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
+        for rows, chunk in column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
             np.matmul(chunk, weight_rows.T, out=y_2d[rows])  # (rows, O)
             if bias is not None:
                 y_2d[rows] += bias  # while this piece of the output is still in cache
             built += 1
-        if built == 1:  # small enough to keep: backward then needs no rebuild
-            columns = chunk
+    columns = chunk if built == 1 else None  # small enough to keep: backward needs no rebuild
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
-    cache = ConvCache(source, transposed, columns, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+    cache = ConvCache(x, transposed, columns, weight, x.shape, stride, pads, (oh, ow), bias is not None)
     return y, cache
 
 
@@ -129,26 +126,6 @@ def _weight_with_bias(weight, bias):
     out_channels = weight.shape[0]
     extra = np.zeros((out_channels, 1), weight.dtype) if bias is None else bias.reshape(-1, 1)
     return np.concatenate([weight.reshape(out_channels, -1), extra], axis=1)
-
-
-def _column_chunks(padded, kernel, stride, out_hw):
-    """Yield ``(row slice, window matrix)`` for consecutive chunks of images.
-
-    Each matrix is (images*OH*OW, KH*KW*C), columns ordered (kh, kw, c), at most about
-    ``COLUMN_CHUNK_BYTES`` large; the row slice says which rows of the full matrix it holds.
-    """
-    n, _, _, c = padded.shape
-    windows = window_view(padded, kernel, stride, out_hw)  # (N, OH, OW, KH, KW, C) view
-    rows_per_image = out_hw[0] * out_hw[1]
-    image_bytes = rows_per_image * kernel[0] * kernel[1] * c * padded.itemsize
-    step = max(1, COLUMN_CHUNK_BYTES // image_bytes)
-    if n * image_bytes <= KEEP_COLUMNS_BYTES:
-        step = n
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        columns = buffers.empty(((stop - start) * rows_per_image, windows[0, 0, 0].size), padded.dtype)
-        columns.reshape(windows[start:stop].shape)[...] = windows[start:stop]  # the one copy
-        yield slice(start * rows_per_image, stop * rows_per_image), columns
 
 
 def _weight_rows(weight):
@@ -178,21 +155,31 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     dy_2d = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O), free if channels-last
     dbias = None
     if cache.transposed:
-        dweight_bias = dy_2d.T @ cache.source.T  # (O, C*KH*KW + 1): last column is db
+        dweight_bias = np.zeros((out_channels, c * kh * kw + 1), dtype=dy_2d.dtype)  # last column: db
+        for rows, columns in _kept_or_rebuilt(cache):
+            dweight_bias += dy_2d[rows].T @ columns.T
         dweight = dweight_bias[:, :-1].reshape(cache.weight.shape)  # (O, C, KH, KW)
         if cache.has_bias:
             dbias = np.ascontiguousarray(dweight_bias[:, -1])
     else:
-        chunks = [(slice(None), cache.columns)] if cache.columns is not None else _column_chunks(
-            pad_channels_last(cache.source, cache.pads), (kh, kw), cache.stride, cache.out_hw)
         dweight_rows = np.zeros((out_channels, kh * kw * c), dtype=dy_2d.dtype)  # (O, KH*KW*C)
-        for rows, columns in chunks:
+        for rows, columns in _kept_or_rebuilt(cache):
             dweight_rows += dy_2d[rows].T @ columns
         dweight = dweight_rows.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
         if cache.has_bias:  # as a matrix-vector product: several times faster than .sum(axis=0)
             dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
     dx = _input_grad(dy_2d, cache) if need_input_grad else None
     return dx, np.ascontiguousarray(dweight), dbias
+
+
+def _kept_or_rebuilt(cache: ConvCache):
+    """The forward pass's window matrix as ``(row slice, matrix)`` chunks: kept, or built again."""
+    if cache.columns is not None:
+        return [(slice(None), cache.columns)]
+    kernel = cache.weight.shape[2:]
+    if cache.transposed:
+        return transposed_chunks(cache.source, kernel, cache.stride, cache.pads, cache.out_hw)
+    return column_chunks(pad_channels_last(cache.source, cache.pads), kernel, cache.stride, cache.out_hw)
 
 
 def _input_grad(dy_2d, cache: ConvCache):
@@ -243,7 +230,7 @@ def _input_grad_stride1(dy_nhwc, cache: ConvCache):
     dy_full[:, rows[0], cols[0]] = dy_nhwc[:, rows[1], cols[1]]  # (N, H+KH-1, W+KW-1, O)
     flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
     dx_2d = buffers.empty((n * h * w, c), dy_nhwc.dtype)
-    for rows_out, chunk in _column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
+    for rows_out, chunk in column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
         np.matmul(chunk, flipped, out=dx_2d[rows_out])  # (rows, C)
     return dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
 

@@ -13,6 +13,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import buffers
 
+COLUMN_CHUNK_BYTES = 2 * 2**20  # window matrices beyond KEEP_COLUMNS_BYTES are built in pieces this large
+KEEP_COLUMNS_BYTES = 8 * 2**20  # a window matrix up to this size is built whole (and kept for dW)
+
 
 def pad_channels_last(x: np.ndarray, pads, fill: float = 0.0) -> np.ndarray:
     """Copy an NCHW array into a new padded channels-last array.
@@ -139,3 +142,40 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw, ones_row=Fal
     if ones_row:
         matrix[rows] = 1
     return matrix
+
+
+def images_per_chunk(n, image_bytes):
+    """All ``n`` images when their window matrix is at most KEEP_COLUMNS_BYTES, else as many as
+    fit in COLUMN_CHUNK_BYTES (at least one)."""
+    if n * image_bytes <= KEEP_COLUMNS_BYTES:
+        return n
+    return max(1, COLUMN_CHUNK_BYTES // image_bytes)
+
+
+def column_chunks(padded, kernel, stride, out_hw):
+    """Yield ``(row slice, window matrix)`` for consecutive chunks of images.
+
+    Each matrix is (images*OH*OW, KH*KW*C), columns ordered (kh, kw, c); the row slice says
+    which rows of the full matrix it holds.
+    """
+    n, _, _, c = padded.shape
+    windows = window_view(padded, kernel, stride, out_hw)  # (N, OH, OW, KH, KW, C) view
+    rows_per_image = out_hw[0] * out_hw[1]
+    step = images_per_chunk(n, rows_per_image * kernel[0] * kernel[1] * c * padded.itemsize)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        columns = buffers.empty(((stop - start) * rows_per_image, windows[0, 0, 0].size), padded.dtype)
+        columns.reshape(windows[start:stop].shape)[...] = windows[start:stop]  # the one copy
+        yield slice(start * rows_per_image, stop * rows_per_image), columns
+
+
+def transposed_chunks(x, kernel, stride, pads, out_hw):
+    """Yield ``(row slice, transposed window matrix with a row of ones)`` for chunks of images:
+    (C*KH*KW + 1, images*OH*OW) each, see :func:`columns_transposed`."""
+    n, c = x.shape[:2]
+    rows_per_image = out_hw[0] * out_hw[1]
+    step = images_per_chunk(n, rows_per_image * (c * kernel[0] * kernel[1] + 1) * x.itemsize)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        yield (slice(start * rows_per_image, stop * rows_per_image),
+               columns_transposed(x[start:stop], kernel, stride, pads, out_hw, ones_row=True))
