@@ -196,20 +196,21 @@ def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase, chan
     assert peak < whole / 3, f"{phase} peaked at {peak} bytes; the whole window matrix is {whole}"
 
 
-@pytest.mark.parametrize("channels, shape", [(2, (19, 144)), (8, (144, 72))], ids=["transposed", "rows"])
-def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, channels, shape):
+@pytest.mark.parametrize("channels, padding, shape", [(2, 1, (19, 144)), (8, 0, (64, 72))],
+                         ids=["transposed", "rows"])
+def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, channels, padding, shape):
     """Below KEEP_COLUMNS_BYTES forward keeps the matrix, and backward does not rebuild it."""
     from convnp.functional import conv, windows
 
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((4, channels, 6, 6)), rng.standard_normal((3, channels, 3, 3))
     monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # would be one image per chunk...
-    y, cache = conv.conv2d_forward(x, w, padding=1)
+    y, cache = conv.conv2d_forward(x, w, padding=padding)
     assert cache.columns is not None and cache.columns.shape == shape  # ...but it is small
     monkeypatch.setattr(conv, "column_chunks", None)  # backward must not rebuild the matrix
     monkeypatch.setattr(conv, "transposed_chunks", None)
     dx, dw, _ = conv.conv2d_backward(np.ones_like(y), cache, need_input_grad=False)
-    np.testing.assert_allclose(dw, conv.conv2d_backward_naive(np.ones_like(y), x, w, padding=1)[1])
+    np.testing.assert_allclose(dw, conv.conv2d_backward_naive(np.ones_like(y), x, w, padding=padding)[1])
 
 
 # kernel, padding: 'same' (even and odd), valid, padding wider than the kernel, asymmetric pairs
@@ -218,17 +219,27 @@ STRIDE1_CASES = [(3, 1), (4, "same"), ((2, 3), "same"), (3, 0), (1, 2), ((3, 1),
 
 @pytest.mark.parametrize("kernel, padding", STRIDE1_CASES, ids=str)
 @pytest.mark.parametrize("growth", [0.0, 1e9])
-def test_stride1_input_grad_both_ways_match_the_loops(monkeypatch, kernel, padding, growth):
-    """dx of a stride-1 conv comes from a full correlation of dy (growth 1e9 forces it) or from
-    per-offset products (growth 0 forces that); both must equal the loop oracle."""
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_stride1_backward_both_ways_match_the_loops(monkeypatch, kernel, padding, growth, channels_last):
+    """A stride-1 conv's dx and dW come from a full correlation of dy (growth 1e9 forces it) or
+    from the input's window matrix and per-offset products (growth 0 forces that); both must
+    equal the loop oracle, for NCHW and channels-last inputs, with and without dx."""
     from convnp.functional import conv, windows
 
     monkeypatch.setattr(conv, "FULL_DX_MAX_GROWTH", growth)
     monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # several chunks of images
     monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
     rng = np.random.default_rng(5)
-    x, w = rng.standard_normal((3, 5, 7, 6)), rng.standard_normal((4, 5) + as_pair(kernel))
-    y, cache = conv.conv2d_forward(x, w, stride=1, padding=padding)
+    x = rng.standard_normal((3, 7, 6, 5)).transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last
+    w, b = rng.standard_normal((4, 5) + as_pair(kernel)), rng.standard_normal(4)
+    if not channels_last:
+        x = np.ascontiguousarray(x)
+    y, cache = conv.conv2d_forward(x, w, b, stride=1, padding=padding)
     dy = rng.standard_normal(y.shape)
-    dx = conv.conv2d_backward(dy, cache)[0]
-    np.testing.assert_allclose(dx, conv.conv2d_backward_naive(dy, x, w, padding=padding)[0], atol=1e-12)
+    dx, dw, db = conv.conv2d_backward(dy, cache)
+    dx0, dw0, db0 = conv.conv2d_backward_naive(dy, x, w, padding=padding)
+    for got, want in ((dx, dx0), (dw, dw0), (db, db0)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    none, dw_alone, _ = conv.conv2d_backward(dy, cache, need_input_grad=False)
+    assert none is None
+    np.testing.assert_allclose(dw_alone, dw0, atol=1e-12)

@@ -115,9 +115,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
             if bias is not None:
                 y_2d[rows] += bias  # while this piece of the output is still in cache
             built += 1
-    columns = chunk if built == 1 else None  # small enough to keep: backward needs no rebuild
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
-    cache = ConvCache(x, transposed, columns, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+    cache = ConvCache(x, transposed, None, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+    if built == 1 and not _full_correlation_pays(cache):  # small: kept, backward needs no rebuild
+        cache.columns = chunk
     return y, cache
 
 
@@ -153,7 +154,7 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     """
     out_channels, c, kh, kw = cache.weight.shape
     dy_2d = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O), free if channels-last
-    dbias = None
+    dx = dbias = None
     if cache.transposed:
         dweight_bias = np.zeros((out_channels, c * kh * kw + 1), dtype=dy_2d.dtype)  # last column: db
         for rows, columns in _kept_or_rebuilt(cache):
@@ -161,14 +162,17 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
         dweight = dweight_bias[:, :-1].reshape(cache.weight.shape)  # (O, C, KH, KW)
         if cache.has_bias:
             dbias = np.ascontiguousarray(dweight_bias[:, -1])
+    elif _full_correlation_pays(cache):
+        dx, dweight = _backward_full_correlation(dy_2d, cache, need_input_grad)
     else:
         dweight_rows = np.zeros((out_channels, kh * kw * c), dtype=dy_2d.dtype)  # (O, KH*KW*C)
         for rows, columns in _kept_or_rebuilt(cache):
             dweight_rows += dy_2d[rows].T @ columns
         dweight = dweight_rows.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
-        if cache.has_bias:  # as a matrix-vector product: several times faster than .sum(axis=0)
-            dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
-    dx = _input_grad(dy_2d, cache) if need_input_grad else None
+    if cache.has_bias and not cache.transposed:  # a matrix-vector product: faster than .sum(axis=0)
+        dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
+    if need_input_grad and dx is None:
+        dx = _input_grad(dy_2d, cache)
     return dx, np.ascontiguousarray(dweight), dbias
 
 
@@ -185,12 +189,9 @@ def _kept_or_rebuilt(cache: ConvCache):
 def _input_grad(dy_2d, cache: ConvCache):
     """d loss / d x, as an NCHW view of channels-last memory.
 
-    Three ways, by speed (benchmarks/RESULTS.md):
-
-    * few channels: one GEMM gives the window-matrix gradient, folded back with a scatter-add;
-    * stride 1: a "full" correlation of the zero-padded ``dy`` with the flipped kernel, one GEMM
-      per chunk of images writing its rows of ``dx`` directly (no passes adding into ``dx``);
-    * otherwise: each kernel offset's (N*OH*OW, C) product is added into the padded gradient.
+    Few channels: one GEMM gives the window-matrix gradient, folded back with a scatter-add.
+    Otherwise each kernel offset's (N*OH*OW, C) product is added into the padded gradient.
+    (Stride 1 with 'same'-like padding goes through :func:`_backward_full_correlation`.)
     """
     n, c, h, w = cache.x_shape
     out_channels, _, kh, kw = cache.weight.shape
@@ -199,8 +200,6 @@ def _input_grad(dy_2d, cache: ConvCache):
         dcolumns = dy_2d @ _weight_rows(cache.weight)  # (N*OH*OW, KH*KW*C)
         grad_windows = dcolumns.reshape(n, oh, ow, kh, kw, c)
         grad_padded = scatter_add_windows(grad_windows, cache.padded_shape, cache.stride)
-    elif cache.stride == (1, 1) and h * w <= FULL_DX_MAX_GROWTH * oh * ow:
-        return _input_grad_stride1(dy_2d.reshape(n, oh, ow, out_channels), cache)
     else:
         grad_padded = buffers.zeros(cache.padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
         product = buffers.empty((n * oh * ow, c), dy_2d.dtype)
@@ -211,28 +210,44 @@ def _input_grad(dy_2d, cache: ConvCache):
     return crop_to_nchw(grad_padded, cache.pads, (h, w))  # (N, C, H, W) view
 
 
-def _input_grad_stride1(dy_nhwc, cache: ConvCache):
-    """d loss / d x of a stride-1 convolution, as a convolution of ``dy``.
+def _full_correlation_pays(cache: ConvCache) -> bool:
+    """Stride 1, many channels, and ``dy`` padded to the input's size is not much larger."""
+    n, c, h, w = cache.x_shape
+    oh, ow = cache.out_hw
+    return c >= FEW_CHANNELS and cache.stride == (1, 1) and h * w <= FULL_DX_MAX_GROWTH * oh * ow
+
+
+def _backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
+    """``dx`` and ``dW`` of a stride-1 convolution from one window matrix of ``dy``.
 
     With ``dy_full`` the output gradient shifted down by KH-1-top rows and right by KW-1-left
-    columns inside zeros of shape (N, H+KH-1, W+KW-1, O)::
+    columns inside zeros of shape (N, H+KH-1, W+KW-1, O), and ``D`` its window matrix
+    (N*H*W, KH*KW*O)::
 
         dx[n, y, x, c] = sum_{p, q, o} dy_full[n, y + p, x + q, o] * w[o, c, KH-1-p, KW-1-q]
+        dW[o, c, KH-1-p, KW-1-q] = sum_{n, y, x} dy_full[n, y + p, x + q, o] * x[n, y, x, c]
 
-    i.e. ``dX = windows(dy_full) @ W_flipped`` with W_flipped (KH*KW*O, C). Built and multiplied
-    one cache-sized chunk of images at a time, like the forward pass.
+    i.e. ``dX = D @ W_flipped`` and ``dW_flipped = D.T @ X``: both GEMMs read each chunk of
+    ``D`` while it is in cache, and the input's window matrix is not built again.
     """
     n, c, h, w = cache.x_shape
     out_channels, _, kh, kw = cache.weight.shape
-    dy_full = buffers.zeros((n, h + kh - 1, w + kw - 1, out_channels), dy_nhwc.dtype)
+    dy_full = buffers.zeros((n, h + kh - 1, w + kw - 1, out_channels), dy_2d.dtype)
     rows = _overlap(h + kh - 1, cache.out_hw[0], kh - 1 - cache.pads[0])
     cols = _overlap(w + kw - 1, cache.out_hw[1], kw - 1 - cache.pads[2])
+    dy_nhwc = dy_2d.reshape(n, *cache.out_hw, out_channels)  # (N, OH, OW, O)
     dy_full[:, rows[0], cols[0]] = dy_nhwc[:, rows[1], cols[1]]  # (N, H+KH-1, W+KW-1, O)
     flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
-    dx_2d = buffers.empty((n * h * w, c), dy_nhwc.dtype)
-    for rows_out, chunk in column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
-        np.matmul(chunk, flipped, out=dx_2d[rows_out])  # (rows, C)
-    return dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+    x_2d = cache.source.transpose(0, 2, 3, 1).reshape(n * h * w, c)  # (N*H*W, C), free if channels-last
+    dx_2d = buffers.empty((n * h * w, c), dy_2d.dtype) if need_input_grad else None
+    dflipped = np.zeros(flipped.shape, dtype=dy_2d.dtype)  # (KH*KW*O, C)
+    for chunk_rows, chunk in column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
+        if need_input_grad:
+            np.matmul(chunk, flipped, out=dx_2d[chunk_rows])  # (rows, C)
+        dflipped += chunk.T @ x_2d[chunk_rows]
+    dweight = dflipped.reshape(kh, kw, out_channels, c)[::-1, ::-1].transpose(2, 3, 0, 1)  # (O, C, KH, KW)
+    dx = None if dx_2d is None else dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+    return dx, dweight
 
 
 def _overlap(length, src_length, offset):
