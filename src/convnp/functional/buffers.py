@@ -3,8 +3,8 @@
 Why: every training step allocates the same multi-MB arrays (layer outputs, window matrices,
 gradients) and frees them again. glibc hands freed blocks at the top of its heap back to the
 kernel, so the next step page-faults them in again, zero-filled: on simple-cnn at batch 64
-that was ~930 page faults and 25-30% of the step (PERF_NOTES.md, "Allocator"). PyTorch's GPU
-allocator caches blocks for the same reason.
+that was ~930 page faults and 2.5 ms of kernel time in a 12 ms step (PERF_NOTES.md,
+"Allocator"; benchmarks/RESULTS.md). PyTorch's GPU allocator caches blocks for the same reason.
 
 How it stays safe: :func:`empty` hands an array out again only when *nothing outside this
 pool refers to it* — no name, no cache, no view (a view holds its base), no memoryview. Its
