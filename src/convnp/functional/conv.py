@@ -10,6 +10,8 @@ as (O, K): ``Y = X_col @ W2.T + b``. Backward follows from the matrix form::
     dW2 = dY.T @ X_col        db = sum over rows of dY        dX_col = dY @ W2
 
 and ``dx`` is ``dX_col`` folded back onto the image (the adjoint of the window unfolding).
+A stride-1 convolution whose padding keeps ``dy`` near the input's size takes a faster route:
+its backward pass is itself a convolution of ``dy`` (:func:`_backward_full_correlation`).
 
 Two layouts of ``X_col`` are used, chosen by speed (measurements in PERF_NOTES.md):
 
