@@ -123,3 +123,13 @@ def test_layer_outputs_a_user_keeps_survive_later_steps():
         model.backward(loss.backward())
     for before, after in zip(snapshot, kept, strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("shape, dtype, error, message", [
+    ((-1, 1024), np.float32, ValueError, "negative dimensions"),
+    ((512, 1024), "not-a-dtype", TypeError, "not-a-dtype"),
+])
+def test_bad_shape_or_dtype_gets_numpys_clear_error(shape, dtype, error, message):
+    with pytest.raises(error, match=message):
+        buffers.empty(shape, dtype)
+    assert buffers._pool.entries == []  # nothing half-made is kept
