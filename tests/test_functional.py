@@ -155,6 +155,27 @@ def test_max_pool_fast_equals_naive(geometry, values, seed):
 
 
 @PROPERTY_SETTINGS
+@given(window_geometry(), SEEDS)
+def test_gather_offsets_element_formula_and_scatter_is_its_adjoint(geometry, seed):
+    from convnp.functional.windows import gather_offsets, scatter_offsets
+
+    shape, kernel, stride, padding = geometry
+    stride = _as_pair(stride)
+    n, c, h, w = shape
+    hp, wp = h + 2 * _as_pair(padding)[0], w + 2 * _as_pair(padding)[1]
+    out_hw = ((hp - kernel[0]) // stride[0] + 1, (wp - kernel[1]) // stride[1] + 1)
+    padded = _random((n, hp, wp, c), seed, np.float32)
+    gathered = gather_offsets(padded, kernel, stride, out_hw)  # (KH*KW, N, OH, OW, C)
+    for p, q in [(0, 0), (kernel[0] - 1, kernel[1] - 1)]:
+        for i, j in [(0, 0), (out_hw[0] - 1, out_hw[1] - 1)]:
+            np.testing.assert_array_equal(gathered[p * kernel[1] + q, :, i, j],
+                                          padded[:, i * stride[0] + p, j * stride[1] + q])
+    values = _random(gathered.shape, seed + 1)
+    scattered = scatter_offsets(values, padded.shape, kernel, stride)
+    np.testing.assert_allclose(np.sum(scattered * padded), np.sum(values * gathered), rtol=1e-6)
+
+
+@PROPERTY_SETTINGS
 @given(pool_geometry(), SEEDS)
 def test_avg_pool_fast_equals_naive(geometry, seed):
     shape, kernel, stride, padding = geometry

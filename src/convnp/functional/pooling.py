@@ -1,7 +1,11 @@
 """Max and average pooling over (KH, KW) windows: forward and backward.
 
 Both fast paths loop over the KH*KW kernel offsets only; each step is one vectorised operation
-on a strided slice of the whole (channels-last) batch.
+over the whole (channels-last) batch. Max pooling first gathers the window elements
+offset-major, (KH*KW, N, OH, OW, C), copying whole pixels at a time (``windows.pixels``): its
+elementwise passes then run over contiguous memory. On strided views of the image NumPy would
+walk C numbers per inner loop, which is slow when C is small (seed002's pool after 8 channels:
+backward 0.84 -> 0.28 ms at batch 64).
 
 Max pooling: ``y = max over the window``; the gradient flows only to the element that was the
 maximum, the first one in row-major window order on ties (torch's rule; real images are full of
@@ -19,7 +23,7 @@ import numpy as np
 
 from . import buffers
 from ._args import output_hw, padding_amounts, pair
-from .windows import crop_to_nchw, offset_slice, pad_channels_last
+from .windows import crop_to_nchw, gather_offsets, offset_slice, pad_channels_last, scatter_offsets
 
 
 @dataclass
@@ -32,7 +36,7 @@ class PoolCache:
     stride: tuple
     pads: tuple  # (top, bottom, left, right)
     out_hw: tuple
-    padded: np.ndarray | None = None  # max-pool: the padded channels-last input
+    windows: np.ndarray | None = None  # max-pool: the window elements (KH*KW, N, OH, OW, C)
     y: np.ndarray | None = None  # max-pool: the output, channels-last (N, OH, OW, C)
 
 
@@ -70,14 +74,16 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
     padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
-    offsets = _offsets(kernel, stride, out_hw)
-    y = buffers.empty(padded[offsets[0]].shape, padded.dtype)  # (N, OH, OW, C)
-    np.copyto(y, padded[offsets[0]])
-    for index in offsets[1:]:
-        np.maximum(y, padded[index], out=y)  # NaN propagates, as in torch
+    # Window elements offset-major: the max and the backward's passes then run over contiguous
+    # memory instead of strided views that NumPy walks C numbers at a time.
+    windows = gather_offsets(padded, kernel, stride, out_hw)  # (KH*KW, N, OH, OW, C)
+    y = buffers.empty(windows.shape[1:], padded.dtype)  # (N, OH, OW, C)
+    np.copyto(y, windows[0])
+    for window_element in windows[1:]:
+        np.maximum(y, window_element, out=y)  # NaN propagates, as in torch
     # Which element was the maximum is recomputed in backward: cheaper than tracking it here,
     # and inference never pays for it.
-    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, padded, y)
+    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, windows, y)
     return y.transpose(0, 3, 1, 2), cache  # (N, C, OH, OW) view
 
 
@@ -92,44 +98,39 @@ def max_pool2d_backward(dy, cache: PoolCache):
     -------
     dx : ndarray, shape (N, C, H, W); overlapping windows add up.
     """
-    # One transposing copy: dy often arrives NCHW-contiguous (from Flatten), and reading it
-    # through a channels-last view in every pass below would be a slow strided gather.
     dy_nhwc = buffers.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C)
-    np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))
-    offsets = _offsets(cache.kernel, cache.stride, cache.out_hw)
-    # Windows that do not overlap (stride >= kernel) cover each input once, so dy * hit can be
-    # written straight into place: one branch-free pass, no temporary (a masked copyto is ~7x
-    # slower here because its data-dependent branches mispredict).
-    overlapping = any(s < k for s, k in zip(cache.stride, cache.kernel, strict=True))
-    tiled = not overlapping and _tiles_exactly(cache)  # every input element is written below
-    grad_padded = (buffers.empty if tiled else buffers.zeros)(cache.padded_shape, dy.dtype)  # (N, Hp, Wp, C)
-    hit = buffers.empty(cache.y.shape, bool)
-    for step, index in enumerate(offsets):
-        np.equal(cache.padded[index], cache.y, out=hit)
-        if step == 0:
-            unclaimed = np.logical_not(hit, out=buffers.empty(hit.shape, bool))  # NaN maxima: unclaimed
-        else:
-            hit &= unclaimed
-            if step < len(offsets) - 1:  # after the last offset nothing is left to claim
-                np.greater(unclaimed, hit, out=unclaimed)  # unclaimed and not hit
-        if overlapping:
-            grad_padded[index] += dy_nhwc * hit
-        else:
-            np.multiply(dy_nhwc, hit, out=grad_padded[index])
+    np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))  # one transposing copy if dy is NCHW
+    hit = np.equal(cache.windows, cache.y, out=buffers.empty(cache.windows.shape, bool))  # (K, N, OH, OW, C)
+    _first_hits_only(hit)
     nan_unclaimed = np.isnan(cache.y)
-    if nan_unclaimed.any():
-        for index in reversed(offsets):  # torch replaces the maximum at every NaN: the last wins
-            np.logical_and(np.isnan(cache.padded[index]), nan_unclaimed, out=hit)
-            np.greater(nan_unclaimed, hit, out=nan_unclaimed)
-            grad_padded[index] += dy_nhwc * hit
+    if nan_unclaimed.any():  # torch replaces the maximum at every NaN: the last one wins
+        for element, element_hit in zip(cache.windows[::-1], hit[::-1], strict=True):
+            nan_hit = np.isnan(element) & nan_unclaimed
+            nan_unclaimed &= ~nan_hit
+            element_hit |= nan_hit
+    routed = np.multiply(hit, dy_nhwc, out=buffers.empty(cache.windows.shape, dy.dtype))  # (K, N, OH, OW, C)
+    grad_padded = scatter_offsets(routed, cache.padded_shape, cache.kernel, cache.stride)  # (N, Hp, Wp, C)
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
 
 
-def _tiles_exactly(cache: PoolCache) -> bool:
-    """True when the windows cover the unpadded input exactly once (e.g. 2x2, stride 2, even size)."""
-    return (cache.stride == cache.kernel and not any(cache.pads)
-            and all(size == out * k for size, out, k in zip(cache.x_shape[2:], cache.out_hw, cache.kernel,
-                                                            strict=True)))
+def _first_hits_only(hit):
+    """Keep, for each window, only the first offset that equals the maximum (in place).
+
+    ``hit`` is (K, ...) bool. The passes run on its bytes as the widest unsigned words that fit:
+    a bool byte is 0 or 1, so ``&`` and ``^`` on words act on eight windows' bytes at once.
+    """
+    words = _as_words(hit.reshape(hit.shape[0], -1))  # (K, L/width)
+    unclaimed = _as_words(np.logical_not(hit[0]).reshape(1, -1))[0]
+    for k in range(1, len(words)):
+        words[k] &= unclaimed
+        if k < len(words) - 1:  # after the last offset nothing is left to claim
+            unclaimed ^= words[k]  # words[k] is within unclaimed: xor clears exactly those bytes
+
+
+def _as_words(mask):
+    """A (rows, L) bool array viewed as the widest unsigned integers whose size divides L."""
+    width = next(w for w in (8, 4, 2, 1) if mask.shape[1] % w == 0)
+    return mask.view(np.dtype(f"u{width}"))
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
