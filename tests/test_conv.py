@@ -218,15 +218,19 @@ STRIDE1_CASES = [(3, 1), (4, "same"), ((2, 3), "same"), (3, 0), (1, 2), ((3, 1),
 
 
 @pytest.mark.parametrize("kernel, padding", STRIDE1_CASES, ids=str)
-@pytest.mark.parametrize("growth", [0.0, 1e9])
+@pytest.mark.parametrize("growth, row_growth", [(1e9, 0.0), (0.0, 1e9), (0.0, 0.0)],
+                         ids=["full-correlation", "rows", "offsets"])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_stride1_backward_both_ways_match_the_loops(monkeypatch, kernel, padding, growth, channels_last):
-    """A stride-1 conv's dx and dW come from a full correlation of dy (growth 1e9 forces it) or
-    from the input's window matrix and per-offset products (growth 0 forces that); both must
-    equal the loop oracle, for NCHW and channels-last inputs, with and without dx."""
-    from convnp.functional import conv, windows
+def test_stride1_backward_every_route_matches_the_loops(monkeypatch, kernel, padding, growth, row_growth,
+                                                        channels_last):
+    """A stride-1 conv's dx and dW come from a full correlation of dy (growth 1e9 forces it), or
+    dW from the input's window matrix and dx correlated by rows (row_growth 1e9) or from
+    per-offset products (both 0); each must equal the loop oracle, for NCHW and channels-last
+    inputs, with and without dx."""
+    from convnp.functional import conv, conv_backward, windows
 
-    monkeypatch.setattr(conv, "FULL_DX_MAX_GROWTH", growth)
+    monkeypatch.setattr(conv_backward, "FULL_DX_MAX_GROWTH", growth)
+    monkeypatch.setattr(conv_backward, "ROW_DX_MAX_GROWTH", row_growth)
     monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # several chunks of images
     monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
     rng = np.random.default_rng(5)

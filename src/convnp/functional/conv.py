@@ -11,7 +11,7 @@ as (O, K): ``Y = X_col @ W2.T + b``. Backward follows from the matrix form::
 
 and ``dx`` is ``dX_col`` folded back onto the image (the adjoint of the window unfolding).
 A stride-1 convolution whose padding keeps ``dy`` near the input's size takes a faster route:
-its backward pass is itself a convolution of ``dy`` (:func:`_backward_full_correlation`).
+its backward pass is itself a convolution of ``dy`` (:func:`conv_backward.backward_full_correlation`).
 
 Two layouts of ``X_col`` are used, chosen by speed (measurements in PERF_NOTES.md):
 
@@ -39,17 +39,14 @@ import numpy as np
 
 from . import buffers
 from ._args import output_hw, padding_amounts, pair
-from .windows import (
-    column_chunks,
-    crop_to_nchw,
-    offset_slice,
-    pad_channels_last,
-    scatter_add_windows,
-    transposed_chunks,
+from .conv_backward import (
+    FEW_CHANNELS,
+    backward_full_correlation,
+    full_correlation_pays,
+    input_grad,
+    weight_rows,
 )
-
-FEW_CHANNELS = 4  # below this many input channels the transposed column layout is faster
-FULL_DX_MAX_GROWTH = 1.5  # stride-1 dx as a full correlation when it has <= this many more rows
+from .windows import column_chunks, pad_channels_last, transposed_chunks
 
 
 @dataclass
@@ -111,15 +108,15 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
             np.matmul(chunk.T, weight_bias.T, out=y_2d[rows])  # (rows, O), bias included
             built += 1
     else:
-        weight_rows = _weight_rows(weight)  # (O, KH*KW*C)
+        weights = weight_rows(weight)  # (O, KH*KW*C)
         for rows, chunk in column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
-            np.matmul(chunk, weight_rows.T, out=y_2d[rows])  # (rows, O)
+            np.matmul(chunk, weights.T, out=y_2d[rows])  # (rows, O)
             if bias is not None:
                 y_2d[rows] += bias  # while this piece of the output is still in cache
             built += 1
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
     cache = ConvCache(x, transposed, None, weight, x.shape, stride, pads, (oh, ow), bias is not None)
-    if built == 1 and not _full_correlation_pays(cache):  # small: kept, backward needs no rebuild
+    if built == 1 and not full_correlation_pays(cache):  # small: kept, backward needs no rebuild
         cache.columns = chunk
     return y, cache
 
@@ -129,11 +126,6 @@ def _weight_with_bias(weight, bias):
     out_channels = weight.shape[0]
     extra = np.zeros((out_channels, 1), weight.dtype) if bias is None else bias.reshape(-1, 1)
     return np.concatenate([weight.reshape(out_channels, -1), extra], axis=1)
-
-
-def _weight_rows(weight):
-    """Weights as (O, KH*KW*C), columns ordered (kh, kw, c) like the channels-last windows."""
-    return weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
 
 
 def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
@@ -164,8 +156,8 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
         dweight = dweight_bias[:, :-1].reshape(cache.weight.shape)  # (O, C, KH, KW)
         if cache.has_bias:
             dbias = np.ascontiguousarray(dweight_bias[:, -1])
-    elif _full_correlation_pays(cache):
-        dx, dweight = _backward_full_correlation(dy_2d, cache, need_input_grad)
+    elif full_correlation_pays(cache):
+        dx, dweight = backward_full_correlation(dy_2d, cache, need_input_grad)
     else:
         dweight_rows = np.zeros((out_channels, kh * kw * c), dtype=dy_2d.dtype)  # (O, KH*KW*C)
         for rows, columns in _kept_or_rebuilt(cache):
@@ -174,7 +166,7 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     if cache.has_bias and not cache.transposed:  # a matrix-vector product: faster than .sum(axis=0)
         dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
     if need_input_grad and dx is None:
-        dx = _input_grad(dy_2d, cache)
+        dx = input_grad(dy_2d, cache)
     return dx, np.ascontiguousarray(dweight), dbias
 
 
@@ -186,77 +178,6 @@ def _kept_or_rebuilt(cache: ConvCache):
     if cache.transposed:
         return transposed_chunks(cache.source, kernel, cache.stride, cache.pads, cache.out_hw)
     return column_chunks(pad_channels_last(cache.source, cache.pads), kernel, cache.stride, cache.out_hw)
-
-
-def _input_grad(dy_2d, cache: ConvCache):
-    """d loss / d x, as an NCHW view of channels-last memory.
-
-    Few channels: one GEMM gives the window-matrix gradient, folded back with a scatter-add.
-    Otherwise each kernel offset's (N*OH*OW, C) product is added into the padded gradient.
-    (Stride 1 with 'same'-like padding goes through :func:`_backward_full_correlation`.)
-    """
-    n, c, h, w = cache.x_shape
-    out_channels, _, kh, kw = cache.weight.shape
-    oh, ow = cache.out_hw
-    if c < FEW_CHANNELS:
-        dcolumns = dy_2d @ _weight_rows(cache.weight)  # (N*OH*OW, KH*KW*C)
-        grad_windows = dcolumns.reshape(n, oh, ow, kh, kw, c)
-        grad_padded = scatter_add_windows(grad_windows, cache.padded_shape, cache.stride)
-    else:
-        grad_padded = buffers.zeros(cache.padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
-        product = buffers.empty((n * oh * ow, c), dy_2d.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                np.matmul(dy_2d, cache.weight[:, :, i, j], out=product)  # (N*OH*OW, C)
-                grad_padded[offset_slice(i, j, cache.stride, cache.out_hw)] += product.reshape(n, oh, ow, c)
-    return crop_to_nchw(grad_padded, cache.pads, (h, w))  # (N, C, H, W) view
-
-
-def _full_correlation_pays(cache: ConvCache) -> bool:
-    """Stride 1, many channels, and ``dy`` padded to the input's size is not much larger."""
-    n, c, h, w = cache.x_shape
-    oh, ow = cache.out_hw
-    return c >= FEW_CHANNELS and cache.stride == (1, 1) and h * w <= FULL_DX_MAX_GROWTH * oh * ow
-
-
-def _backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
-    """``dx`` and ``dW`` of a stride-1 convolution from one window matrix of ``dy``.
-
-    With ``dy_full`` the output gradient shifted down by KH-1-top rows and right by KW-1-left
-    columns inside zeros of shape (N, H+KH-1, W+KW-1, O), and ``D`` its window matrix
-    (N*H*W, KH*KW*O)::
-
-        dx[n, y, x, c] = sum_{p, q, o} dy_full[n, y + p, x + q, o] * w[o, c, KH-1-p, KW-1-q]
-        dW[o, c, KH-1-p, KW-1-q] = sum_{n, y, x} dy_full[n, y + p, x + q, o] * x[n, y, x, c]
-
-    i.e. ``dX = D @ W_flipped`` and ``dW_flipped = D.T @ X``: both GEMMs read each chunk of
-    ``D`` while it is in cache, and the input's window matrix is not built again.
-    """
-    n, c, h, w = cache.x_shape
-    out_channels, _, kh, kw = cache.weight.shape
-    dy_full = buffers.zeros((n, h + kh - 1, w + kw - 1, out_channels), dy_2d.dtype)
-    rows = _overlap(h + kh - 1, cache.out_hw[0], kh - 1 - cache.pads[0])
-    cols = _overlap(w + kw - 1, cache.out_hw[1], kw - 1 - cache.pads[2])
-    dy_nhwc = dy_2d.reshape(n, *cache.out_hw, out_channels)  # (N, OH, OW, O)
-    dy_full[:, rows[0], cols[0]] = dy_nhwc[:, rows[1], cols[1]]  # (N, H+KH-1, W+KW-1, O)
-    flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
-    x_2d = cache.source.transpose(0, 2, 3, 1).reshape(n * h * w, c)  # (N*H*W, C), free if channels-last
-    dx_2d = buffers.empty((n * h * w, c), dy_2d.dtype) if need_input_grad else None
-    dflipped = np.zeros(flipped.shape, dtype=dy_2d.dtype)  # (KH*KW*O, C)
-    for chunk_rows, chunk in column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
-        if need_input_grad:
-            np.matmul(chunk, flipped, out=dx_2d[chunk_rows])  # (rows, C)
-        dflipped += chunk.T @ x_2d[chunk_rows]
-    dweight = dflipped.reshape(kh, kw, out_channels, c)[::-1, ::-1].transpose(2, 3, 0, 1)  # (O, C, KH, KW)
-    dx = None if dx_2d is None else dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
-    return dx, dweight
-
-
-def _overlap(length, src_length, offset):
-    """Slices ``(dst, src)`` placing ``src[k]`` at ``dst[k + offset]``, clipped to both arrays."""
-    start_dst, start_src = max(offset, 0), max(-offset, 0)
-    size = max(0, min(length - start_dst, src_length - start_src))
-    return slice(start_dst, start_dst + size), slice(start_src, start_src + size)
 
 
 def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):

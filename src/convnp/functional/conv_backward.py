@@ -1,0 +1,138 @@
+"""The routes of a convolution's input gradient ``dx`` (the matrix form is in :mod:`.conv`).
+
+``dx`` is the window-matrix gradient ``dX_col = dY @ W2`` folded back onto the image. Which way
+of computing it is fastest depends on the layer's shape (measurements in PERF_NOTES.md):
+
+* few input channels: one GEMM for ``dX_col``, then a scatter-add per kernel offset;
+* stride 1, padding that keeps ``dy`` near the input's size ('same'): ``dx`` is a full
+  correlation of ``dy`` with the flipped kernel, one GEMM over ``dy``'s window matrix, which
+  also gives ``dW`` (:func:`backward_full_correlation`);
+* other stride-1 convolutions ('valid'): the correlation along rows only, one strided add per
+  kernel row (:func:`_input_grad_rows`);
+* otherwise: one (N*OH*OW, C) product per kernel offset, added into the padded gradient.
+
+Every route returns the same numbers up to float rounding; the loop oracle
+:func:`.conv.conv2d_backward_naive` checks each of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import buffers
+from .windows import column_chunks, crop_to_nchw, offset_slice, scatter_add_windows, window_view
+
+if TYPE_CHECKING:
+    from .conv import ConvCache
+
+FEW_CHANNELS = 4  # below this many input channels the transposed column layout is faster
+FULL_DX_MAX_GROWTH = 1.5  # stride-1 dx as a full correlation when it has <= this many more rows
+ROW_DX_MAX_GROWTH = 2.0  # stride-1 dx by rows when the padded width is <= this many times OW
+
+
+def weight_rows(weight):
+    """Weights as (O, KH*KW*C), columns ordered (kh, kw, c) like the channels-last windows."""
+    return weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+
+def input_grad(dy_2d, cache: ConvCache):
+    """d loss / d x, as an NCHW view of channels-last memory (full correlation aside).
+
+    ``dy_2d`` is (N*OH*OW, O), rows in channels-last order.
+    """
+    n, c, h, w = cache.x_shape
+    out_channels, _, kh, kw = cache.weight.shape
+    oh, ow = cache.out_hw
+    padded_width = cache.padded_shape[2]
+    if c < FEW_CHANNELS:
+        dcolumns = dy_2d @ weight_rows(cache.weight)  # (N*OH*OW, KH*KW*C)
+        grad_windows = dcolumns.reshape(n, oh, ow, kh, kw, c)
+        grad_padded = scatter_add_windows(grad_windows, cache.padded_shape, cache.stride)
+    elif cache.stride == (1, 1) and padded_width <= ROW_DX_MAX_GROWTH * ow:
+        grad_padded = _input_grad_rows(dy_2d, cache)
+    else:
+        grad_padded = buffers.zeros(cache.padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
+        product = buffers.empty((n * oh * ow, c), dy_2d.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                np.matmul(dy_2d, cache.weight[:, :, i, j], out=product)  # (N*OH*OW, C)
+                grad_padded[offset_slice(i, j, cache.stride, cache.out_hw)] += product.reshape(n, oh, ow, c)
+    return crop_to_nchw(grad_padded, cache.pads, (h, w))  # (N, C, H, W) view
+
+
+def _input_grad_rows(dy_2d, cache: ConvCache):
+    """The padded ``dx`` of a stride-1 convolution, correlated along rows, looped over kernel rows.
+
+    With ``dy_wide`` the output gradient shifted right by KW-1 inside zeros of shape
+    (N, OH, Wp+KW-1, O) and ``R`` its (1, KW) window matrix (N*OH*Wp, KW*O)::
+
+        dx_pad[n, i + p, x, c] += sum_{q, o} dy_wide[n, i, x + q, o] * w[o, c, p, KW-1-q]
+
+    i.e. for each kernel row p one GEMM ``R @ W_p`` (W_p: row p, flipped left-right, as
+    (KW*O, C)) whose (N, OH, Wp, C) result is added to rows p..p+OH-1 of ``dx_pad``. Each add
+    covers whole padded rows (a contiguous Wp*C run), where adding one kernel offset at a time
+    runs over OW*C numbers per row, KW times as often: 25 adds cost more than their GEMMs.
+    """
+    n, hp, wp, c = cache.padded_shape
+    out_channels, _, kh, kw = cache.weight.shape
+    oh, ow = cache.out_hw
+    dy_wide = buffers.zeros((n, oh, wp + kw - 1, out_channels), dy_2d.dtype)
+    dy_wide[:, :, kw - 1:kw - 1 + ow] = dy_2d.reshape(n, oh, ow, out_channels)  # (N, OH, Wp+KW-1, O)
+    rows = buffers.empty((n * oh * wp, kw * out_channels), dy_2d.dtype)  # R: (N*OH*Wp, KW*O)
+    rows.reshape(n, oh, wp, 1, kw, out_channels)[...] = window_view(dy_wide, (1, kw), (1, 1), (oh, wp))
+    grad_padded = buffers.zeros((n, hp, wp, c), dy_2d.dtype)
+    product = buffers.empty((n * oh * wp, c), dy_2d.dtype)
+    for p in range(kh):
+        kernel_row = cache.weight[:, :, p, ::-1].transpose(2, 0, 1).reshape(kw * out_channels, c)  # (KW*O, C)
+        np.matmul(rows, kernel_row, out=product)  # (N*OH*Wp, C)
+        grad_padded[:, p:p + oh] += product.reshape(n, oh, wp, c)
+    return grad_padded
+
+
+def full_correlation_pays(cache: ConvCache) -> bool:
+    """Stride 1, many channels, and ``dy`` padded to the input's size is not much larger."""
+    n, c, h, w = cache.x_shape
+    oh, ow = cache.out_hw
+    return c >= FEW_CHANNELS and cache.stride == (1, 1) and h * w <= FULL_DX_MAX_GROWTH * oh * ow
+
+
+def backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
+    """``dx`` and ``dW`` of a stride-1 convolution from one window matrix of ``dy``.
+
+    With ``dy_full`` the output gradient shifted down by KH-1-top rows and right by KW-1-left
+    columns inside zeros of shape (N, H+KH-1, W+KW-1, O), and ``D`` its window matrix
+    (N*H*W, KH*KW*O)::
+
+        dx[n, y, x, c] = sum_{p, q, o} dy_full[n, y + p, x + q, o] * w[o, c, KH-1-p, KW-1-q]
+        dW[o, c, KH-1-p, KW-1-q] = sum_{n, y, x} dy_full[n, y + p, x + q, o] * x[n, y, x, c]
+
+    i.e. ``dX = D @ W_flipped`` and ``dW_flipped = D.T @ X``: both GEMMs read each chunk of
+    ``D`` while it is in cache, and the input's window matrix is not built again.
+    """
+    n, c, h, w = cache.x_shape
+    out_channels, _, kh, kw = cache.weight.shape
+    dy_full = buffers.zeros((n, h + kh - 1, w + kw - 1, out_channels), dy_2d.dtype)
+    rows = _overlap(h + kh - 1, cache.out_hw[0], kh - 1 - cache.pads[0])
+    cols = _overlap(w + kw - 1, cache.out_hw[1], kw - 1 - cache.pads[2])
+    dy_nhwc = dy_2d.reshape(n, *cache.out_hw, out_channels)  # (N, OH, OW, O)
+    dy_full[:, rows[0], cols[0]] = dy_nhwc[:, rows[1], cols[1]]  # (N, H+KH-1, W+KW-1, O)
+    flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
+    x_2d = cache.source.transpose(0, 2, 3, 1).reshape(n * h * w, c)  # (N*H*W, C), free if channels-last
+    dx_2d = buffers.empty((n * h * w, c), dy_2d.dtype) if need_input_grad else None
+    dflipped = np.zeros(flipped.shape, dtype=dy_2d.dtype)  # (KH*KW*O, C)
+    for chunk_rows, chunk in column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
+        if need_input_grad:
+            np.matmul(chunk, flipped, out=dx_2d[chunk_rows])  # (rows, C)
+        dflipped += chunk.T @ x_2d[chunk_rows]
+    dweight = dflipped.reshape(kh, kw, out_channels, c)[::-1, ::-1].transpose(2, 3, 0, 1)  # (O, C, KH, KW)
+    dx = None if dx_2d is None else dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+    return dx, dweight
+
+
+def _overlap(length, src_length, offset):
+    """Slices ``(dst, src)`` placing ``src[k]`` at ``dst[k + offset]``, clipped to both arrays."""
+    start_dst, start_src = max(offset, 0), max(-offset, 0)
+    size = max(0, min(length - start_dst, src_length - start_src))
+    return slice(start_dst, start_dst + size), slice(start_src, start_src + size)
