@@ -141,12 +141,19 @@ def pool_geometry(draw):
 
 
 @PROPERTY_SETTINGS
-@given(pool_geometry(), st.sampled_from(["gaussian", "ties"]), SEEDS)
-def test_max_pool_fast_equals_naive(geometry, values, seed):
+@given(pool_geometry(), st.sampled_from(["gaussian", "ties"]), st.booleans(), SEEDS)
+def test_max_pool_fast_equals_naive(geometry, values, gather_in_forward, seed):
+    from convnp.functional import pooling
+
     shape, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
     x = rng.integers(-1, 2, size=shape).astype(np.float64) if values == "ties" else _random(shape, seed)
-    y, cache = F.max_pool2d_forward(x, kernel, stride, padding)
+    saved, pooling.GATHER_CHANNELS = pooling.GATHER_CHANNELS, (1 << 30) if gather_in_forward else 0
+    try:
+        y, cache = F.max_pool2d_forward(x, kernel, stride, padding)
+    finally:
+        pooling.GATHER_CHANNELS = saved
+    assert (cache.windows is not None) == gather_in_forward
     np.testing.assert_array_equal(y, F.pool2d_naive(x, kernel, stride, padding, mode="max"))
     dy = rng.standard_normal(y.shape)
     np.testing.assert_allclose(F.max_pool2d_backward(dy, cache),
@@ -171,7 +178,7 @@ def test_gather_offsets_element_formula_and_scatter_is_its_adjoint(geometry, see
             np.testing.assert_array_equal(gathered[p * kernel[1] + q, :, i, j],
                                           padded[:, i * stride[0] + p, j * stride[1] + q])
     values = _random(gathered.shape, seed + 1)
-    scattered = scatter_offsets(values, padded.shape, kernel, stride)
+    scattered = scatter_offsets(values, padded.shape, kernel, stride, out_hw)
     np.testing.assert_allclose(np.sum(scattered * padded), np.sum(values * gathered), rtol=1e-6)
 
 

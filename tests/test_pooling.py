@@ -90,7 +90,11 @@ def test_avg_pool_counts_padding_in_the_mean():
                                          [4 / 9, 6 / 9, 4 / 9]], rtol=1e-15)
 
 
-def test_max_pool_routes_the_gradient_to_a_nan_like_torch():
+@pytest.mark.parametrize("gather_channels", [0, 1 << 30], ids=["strided-forward", "gathered-forward"])
+def test_max_pool_routes_the_gradient_to_a_nan_like_torch(monkeypatch, gather_channels):
+    from convnp.functional import pooling
+
+    monkeypatch.setattr(pooling, "GATHER_CHANNELS", gather_channels)
     x = np.arange(2 * 3 * 6 * 6, dtype=np.float64).reshape(2, 3, 6, 6) % 7
     x[0, 1, 2, 3] = np.nan
     x[1, 2, 0, 0] = np.nan
@@ -114,7 +118,11 @@ def test_max_pool_windows_that_tile_the_input_exactly_match_torch(kernel, hw, va
     check_pool("max", config, values, 5, torch_check)
 
 
-def test_max_pool_tiled_windows_route_nan_like_torch():
+@pytest.mark.parametrize("gather_channels", [0, 1 << 30], ids=["strided-forward", "gathered-forward"])
+def test_max_pool_tiled_windows_route_nan_like_torch(monkeypatch, gather_channels):
+    from convnp.functional import pooling
+
+    monkeypatch.setattr(pooling, "GATHER_CHANNELS", gather_channels)
     x = np.maximum(np.random.default_rng(2).standard_normal((2, 3, 6, 8)), 0)
     x[0, 1, 2, 3] = np.nan
     x[1, 0, 4, 4] = x[1, 0, 5, 5] = np.nan  # two NaNs in one 2x2 window: the last one gets it

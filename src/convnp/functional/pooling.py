@@ -1,11 +1,11 @@
 """Max and average pooling over (KH, KW) windows: forward and backward.
 
 Both fast paths loop over the KH*KW kernel offsets only; each step is one vectorised operation
-over the whole (channels-last) batch. Max pooling first gathers the window elements
-offset-major, (KH*KW, N, OH, OW, C), copying whole pixels at a time (``windows.pixels``): its
-elementwise passes then run over contiguous memory. On strided views of the image NumPy would
-walk C numbers per inner loop, which is slow when C is small (seed002's pool after 8 channels:
-backward 0.84 -> 0.28 ms at batch 64).
+over the whole (channels-last) batch. With few channels, max pooling first gathers the window
+elements offset-major, (KH*KW, N, OH, OW, C), copying whole pixels (``windows.pixels``): its
+passes then run over contiguous memory, where passes over strided offset views of the image
+run C numbers per inner loop, ~40 ns each. The tie-breaking passes of its backward run on a
+contiguous (KH*KW, N, OH, OW, C) mask for every channel count.
 
 Max pooling: ``y = max over the window``; the gradient flows only to the element that was the
 maximum, the first one in row-major window order on ties (torch's rule; real images are full of
@@ -25,6 +25,12 @@ from . import buffers
 from ._args import output_hw, padding_amounts, pair
 from .windows import crop_to_nchw, gather_offsets, offset_slice, pad_channels_last, scatter_offsets
 
+# Below this many channels max-pool forward gathers the window elements first (see the module
+# docstring) and keeps them for backward: seed002's 8-channel pool, forward + backward at batch
+# 64, 1.10 -> 0.60 ms. With more channels the strided passes are fast enough that the copy, and
+# the memory it keeps until backward, do not pay.
+GATHER_CHANNELS = 16
+
 
 @dataclass
 class PoolCache:
@@ -36,8 +42,9 @@ class PoolCache:
     stride: tuple
     pads: tuple  # (top, bottom, left, right)
     out_hw: tuple
-    windows: np.ndarray | None = None  # max-pool: the window elements (KH*KW, N, OH, OW, C)
+    padded: np.ndarray | None = None  # max-pool: the padded channels-last input
     y: np.ndarray | None = None  # max-pool: the output, channels-last (N, OH, OW, C)
+    windows: np.ndarray | None = None  # max-pool, few channels: the window elements (K, N, OH, OW, C)
 
 
 def pool_geometry(x_shape, kernel_size, stride, padding, who="pool2d"):
@@ -74,16 +81,18 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
     padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
-    # Window elements offset-major: the max and the backward's passes then run over contiguous
-    # memory instead of strided views that NumPy walks C numbers at a time.
-    windows = gather_offsets(padded, kernel, stride, out_hw)  # (KH*KW, N, OH, OW, C)
-    y = buffers.empty(windows.shape[1:], padded.dtype)  # (N, OH, OW, C)
-    np.copyto(y, windows[0])
-    for window_element in windows[1:]:
-        np.maximum(y, window_element, out=y)  # NaN propagates, as in torch
+    if x.shape[1] < GATHER_CHANNELS:  # few channels: gathered first, kept for backward
+        windows = gather_offsets(padded, kernel, stride, out_hw)  # (KH*KW, N, OH, OW, C)
+        elements = list(windows)
+    else:
+        windows, elements = None, [padded[index] for index in _offsets(kernel, stride, out_hw)]
+    y = buffers.empty(elements[0].shape, padded.dtype)  # (N, OH, OW, C)
+    np.copyto(y, elements[0])
+    for element in elements[1:]:
+        np.maximum(y, element, out=y)  # NaN propagates, as in torch
     # Which element was the maximum is recomputed in backward: cheaper than tracking it here,
     # and inference never pays for it.
-    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, windows, y)
+    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, padded, y, windows)
     return y.transpose(0, 3, 1, 2), cache  # (N, C, OH, OW) view
 
 
@@ -100,16 +109,23 @@ def max_pool2d_backward(dy, cache: PoolCache):
     """
     dy_nhwc = buffers.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C)
     np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))  # one transposing copy if dy is NCHW
-    hit = np.equal(cache.windows, cache.y, out=buffers.empty(cache.windows.shape, bool))  # (K, N, OH, OW, C)
+    if cache.windows is not None:  # offset-major: the passes below run over contiguous memory
+        elements = list(cache.windows)
+    else:
+        elements = [cache.padded[index] for index in _offsets(cache.kernel, cache.stride, cache.out_hw)]
+    hit = buffers.empty((len(elements), *cache.y.shape), bool)  # (K, N, OH, OW, C)
+    for element, element_hit in zip(elements, hit, strict=True):
+        np.equal(element, cache.y, out=element_hit)
     _first_hits_only(hit)
     nan_unclaimed = np.isnan(cache.y)
     if nan_unclaimed.any():  # torch replaces the maximum at every NaN: the last one wins
-        for element, element_hit in zip(cache.windows[::-1], hit[::-1], strict=True):
+        for element, element_hit in zip(elements[::-1], hit[::-1], strict=True):
             nan_hit = np.isnan(element) & nan_unclaimed
             nan_unclaimed &= ~nan_hit
             element_hit |= nan_hit
-    routed = np.multiply(hit, dy_nhwc, out=buffers.empty(cache.windows.shape, dy.dtype))  # (K, N, OH, OW, C)
-    grad_padded = scatter_offsets(routed, cache.padded_shape, cache.kernel, cache.stride)  # (N, Hp, Wp, C)
+    routed = buffers.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C), one offset at a time
+    grad_padded = scatter_offsets((np.multiply(element_hit, dy_nhwc, out=routed) for element_hit in hit),
+                                  cache.padded_shape, cache.kernel, cache.stride, cache.out_hw)
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
 
 

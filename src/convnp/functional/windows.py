@@ -131,33 +131,35 @@ def gather_offsets(padded: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
     return gathered
 
 
-def scatter_offsets(values: np.ndarray, padded_shape, kernel, stride) -> np.ndarray:
+def scatter_offsets(values, padded_shape, kernel, stride, out_hw) -> np.ndarray:
     """Adjoint of :func:`gather_offsets`: sum offset-major values back onto the padded image.
 
     Parameters
     ----------
-    values : ndarray, shape (KH*KW, N, OH, OW, C), C-contiguous
+    values : ndarray (KH*KW, N, OH, OW, C), or any iterable of KH*KW C-contiguous
+        (N, OH, OW, C) arrays in offset order (a generator may hand out one buffer again: each
+        value is used before the next one is requested).
     padded_shape : (N, Hp, Wp, C)
-    kernel, stride : (int, int)
+    kernel, stride, out_hw : (int, int)
 
     Returns
     -------
     ndarray, shape (N, Hp, Wp, C). Overlapping windows are added in offset order; when the
     windows tile the image exactly, every element is copied once (no zero fill, no adds).
     """
-    (kh, kw), out_hw = kernel, values.shape[2:4]
+    kh, kw = kernel
     offsets = [offset_slice(i, j, stride, out_hw) for i in range(kh) for j in range(kw)]
     overlapping = stride[0] < kh or stride[1] < kw
     tiled = not overlapping and all(size == out * k for size, out, k in
                                     zip(padded_shape[1:3], out_hw, kernel, strict=True))
-    grad = (buffers.empty if tiled else buffers.zeros)(padded_shape, values.dtype)
-    if overlapping:
-        for index, value in zip(offsets, values, strict=True):
+    grad = None
+    for index, value in zip(offsets, values, strict=True):
+        if grad is None:
+            grad = (buffers.empty if tiled else buffers.zeros)(padded_shape, value.dtype)  # (N, Hp, Wp, C)
+        if overlapping:
             grad[index] += value
-    else:
-        target, source = pixels(grad), pixels(values)  # (N, Hp, Wp), (KH*KW, N, OH, OW)
-        for index, value in zip(offsets, source, strict=True):
-            target[index] = value
+        else:
+            pixels(grad)[index] = pixels(value)  # (N, OH, OW) pixels
     return grad
 
 
