@@ -1,7 +1,7 @@
 """The routes of a convolution's input gradient ``dx`` (the matrix form is in :mod:`.conv`).
 
 ``dx`` is the window-matrix gradient ``dX_col = dY @ W2`` folded back onto the image. Which way
-of computing it is fastest depends on the layer's shape (measurements in PERF_NOTES.md):
+of computing it is fastest depends on the layer's shape (measurements in benchmarks/RESULTS.md):
 
 * few input channels: one GEMM for ``dX_col``, then a scatter-add per kernel offset;
 * stride 1, padding that keeps ``dy`` near the input's size ('same'): ``dx`` is a full
