@@ -182,6 +182,19 @@ def test_gather_offsets_element_formula_and_scatter_is_its_adjoint(geometry, see
     np.testing.assert_allclose(np.sum(scattered * padded), np.sum(values * gathered), rtol=1e-6)
 
 
+def test_pixels_and_gather_offsets_reject_arrays_whose_channels_are_not_contiguous():
+    import pytest
+
+    from convnp.functional.windows import gather_offsets, pixels
+
+    nchw = np.zeros((2, 3, 4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"pixels: the channel axis must be the last, contiguous axis.*"
+                                         r"shape \(2, 4, 4, 3\)"):
+        gather_offsets(nchw.transpose(0, 2, 3, 1), (2, 2), (2, 2), (2, 2))
+    with pytest.raises(ValueError, match="channel axis"):
+        pixels(np.float32(1.0))
+
+
 @PROPERTY_SETTINGS
 @given(pool_geometry(), SEEDS)
 def test_avg_pool_fast_equals_naive(geometry, seed):

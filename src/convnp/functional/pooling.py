@@ -23,7 +23,7 @@ import numpy as np
 
 from . import buffers
 from ._args import output_hw, padding_amounts, pair
-from .windows import crop_to_nchw, gather_offsets, offset_slice, pad_channels_last, scatter_offsets
+from .windows import crop_to_nchw, gather_offsets, offset_slices, pad_channels_last, scatter_offsets
 
 # Below this many channels max-pool forward gathers the window elements first (see the module
 # docstring) and keeps them for backward: seed002's 8-channel pool, forward + backward at batch
@@ -58,12 +58,6 @@ def pool_geometry(x_shape, kernel_size, stride, padding, who="pool2d"):
     return kernel, stride, pads, output_hw(x_shape[2:], kernel, stride, pads, who)
 
 
-def _offsets(kernel, stride, out_hw):
-    """The index of every kernel offset's elements (see ``offset_slice``), row-major order."""
-    kh, kw = kernel
-    return [offset_slice(i, j, stride, out_hw) for i in range(kh) for j in range(kw)]
-
-
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """Maximum over each window.
 
@@ -81,11 +75,10 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
     padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
+    windows = None
     if x.shape[1] < GATHER_CHANNELS:  # few channels: gathered first, kept for backward
         windows = gather_offsets(padded, kernel, stride, out_hw)  # (KH*KW, N, OH, OW, C)
-        elements = list(windows)
-    else:
-        windows, elements = None, [padded[index] for index in _offsets(kernel, stride, out_hw)]
+    elements = _window_elements(padded, windows, kernel, stride, out_hw)
     y = buffers.empty(elements[0].shape, padded.dtype)  # (N, OH, OW, C)
     np.copyto(y, elements[0])
     for element in elements[1:]:
@@ -109,10 +102,7 @@ def max_pool2d_backward(dy, cache: PoolCache):
     """
     dy_nhwc = buffers.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C)
     np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))  # one transposing copy if dy is NCHW
-    if cache.windows is not None:  # offset-major: the passes below run over contiguous memory
-        elements = list(cache.windows)
-    else:
-        elements = [cache.padded[index] for index in _offsets(cache.kernel, cache.stride, cache.out_hw)]
+    elements = _window_elements(cache.padded, cache.windows, cache.kernel, cache.stride, cache.out_hw)
     hit = buffers.empty((len(elements), *cache.y.shape), bool)  # (K, N, OH, OW, C)
     for element, element_hit in zip(elements, hit, strict=True):
         np.equal(element, cache.y, out=element_hit)
@@ -129,11 +119,19 @@ def max_pool2d_backward(dy, cache: PoolCache):
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
 
 
+def _window_elements(padded, windows, kernel, stride, out_hw):
+    """The KH*KW (N, OH, OW, C) arrays of window elements, offset by offset: the gathered
+    (contiguous) ones when there are, else strided views of ``padded``."""
+    if windows is not None:
+        return list(windows)
+    return [padded[index] for index in offset_slices(kernel, stride, out_hw)]
+
+
 def _first_hits_only(hit):
     """Keep, for each window, only the first offset that equals the maximum (in place).
 
     ``hit`` is (K, ...) bool. The passes run on its bytes as the widest unsigned words that fit:
-    a bool byte is 0 or 1, so ``&`` and ``^`` on words act on eight windows' bytes at once.
+    a bool byte is 0 or 1, so ``&`` and ``^`` on 8-byte words act on eight mask bytes at once.
     """
     words = _as_words(hit.reshape(hit.shape[0], -1))  # (K, L/width)
     unclaimed = _as_words(np.logical_not(hit[0]).reshape(1, -1))[0]
@@ -156,7 +154,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
     padded = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
-    offsets = _offsets(kernel, stride, out_hw)
+    offsets = offset_slices(kernel, stride, out_hw)
     y = padded[offsets[0]].copy()  # (N, OH, OW, C)
     for index in offsets[1:]:
         y += padded[index]
@@ -169,7 +167,7 @@ def avg_pool2d_backward(dy, cache: PoolCache):
     kh, kw = cache.kernel
     shared = np.ascontiguousarray(dy.transpose(0, 2, 3, 1)) / (kh * kw)  # (N, OH, OW, C)
     grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for index in _offsets(cache.kernel, cache.stride, cache.out_hw):
+    for index in offset_slices(cache.kernel, cache.stride, cache.out_hw):
         grad_padded[index] += shared
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
 

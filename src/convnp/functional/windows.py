@@ -71,6 +71,11 @@ def offset_slice(i: int, j: int, stride, out_hw) -> tuple[slice, slice, slice]:
     return (slice(None), slice(i, i + (oh - 1) * sh + 1, sh), slice(j, j + (ow - 1) * sw + 1, sw))
 
 
+def offset_slices(kernel, stride, out_hw) -> list[tuple[slice, slice, slice]]:
+    """:func:`offset_slice` for every kernel offset, in row-major (kh, kw) order."""
+    return [offset_slice(i, j, stride, out_hw) for i in range(kernel[0]) for j in range(kernel[1])]
+
+
 def scatter_add_windows(grad_windows: np.ndarray, padded_shape, stride) -> np.ndarray:
     """Adjoint of :func:`window_view`: sum window gradients back onto the padded image.
 
@@ -104,6 +109,9 @@ def pixels(a: np.ndarray) -> np.ndarray:
     arrays with an inner loop along the last axis, which costs ~10 ns per pixel when C is small
     (8 channels: 3x slower than this).
     """
+    if a.ndim == 0 or (a.shape[-1] > 1 and a.strides[-1] != a.itemsize):
+        raise ValueError(f"pixels: the channel axis must be the last, contiguous axis of a channels-last "
+                         f"array; got shape {a.shape} with strides {a.strides}")
     return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
 
 
@@ -121,13 +129,11 @@ def gather_offsets(padded: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
     ``padded[n, i*SH + p, j*SW + q]``. Elementwise passes over it run on long contiguous
     runs, where passes over strided offset views of ``padded`` run C numbers at a time.
     """
-    (kh, kw), (oh, ow) = kernel, out_hw
     n, _, _, c = padded.shape
-    gathered = buffers.empty((kh * kw, n, oh, ow, c), padded.dtype)
+    gathered = buffers.empty((kernel[0] * kernel[1], n, *out_hw, c), padded.dtype)
     source, target = pixels(padded), pixels(gathered)  # (N, Hp, Wp), (KH*KW, N, OH, OW)
-    for i in range(kh):
-        for j in range(kw):
-            target[i * kw + j] = source[offset_slice(i, j, stride, out_hw)]
+    for element, index in zip(target, offset_slices(kernel, stride, out_hw), strict=True):
+        element[...] = source[index]
     return gathered
 
 
@@ -147,9 +153,8 @@ def scatter_offsets(values, padded_shape, kernel, stride, out_hw) -> np.ndarray:
     ndarray, shape (N, Hp, Wp, C). Overlapping windows are added in offset order; when the
     windows tile the image exactly, every element is copied once (no zero fill, no adds).
     """
-    kh, kw = kernel
-    offsets = [offset_slice(i, j, stride, out_hw) for i in range(kh) for j in range(kw)]
-    overlapping = stride[0] < kh or stride[1] < kw
+    offsets = offset_slices(kernel, stride, out_hw)
+    overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
     tiled = not overlapping and all(size == out * k for size, out, k in
                                     zip(padded_shape[1:3], out_hw, kernel, strict=True))
     grad = None
