@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import convnp as cn
+import convnp.functional as F
 
 # name -> function(rng) returning (convnp layer, torch module) with random non-default
 # parameters half of the time (rng is None: defaults).
@@ -120,3 +121,48 @@ def test_selu_constants_are_torchs():
 def test_softmax_dim_out_of_range_raises():
     with pytest.raises(ValueError, match=r"Softmax\(dim=3\).*out of range"):
         cn.Softmax(3)(np.zeros((2, 3)))
+
+
+def _layouts(rng, dtype):
+    """One (N, C, H, W) array in several memory layouts: C order, channels-last, Fortran order,
+    a strided slice and a reversed view (the last two are not one block of memory)."""
+    base = rng.standard_normal((3, 5, 4, 7)).astype(dtype) * 3
+    base[base > 4] = np.nan
+    base[0, 0, 0, :2] = (-0.0, 0.0)
+    channels_last = np.ascontiguousarray(base.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return {"C": base, "channels-last": channels_last, "F": np.asfortranarray(base),
+            "strided": base[:, ::2], "reversed": base[::-1, :, ::-1]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_forward_is_maximum_with_zero_in_any_layout_and_chunking(dtype, monkeypatch):
+    monkeypatch.setattr(F.activations, "ZEROS_CHUNK", 37)  # 420 elements: 11 full chunks and a part
+    for layout, x in _layouts(np.random.default_rng(0), dtype).items():
+        y = F.relu(x)
+        np.testing.assert_array_equal(y, np.maximum(x, 0), err_msg=layout)  # NaN stays NaN
+        assert y.dtype == dtype
+        if layout in ("C", "channels-last", "F"):  # the output is laid out as the input
+            assert y.strides == x.strides, layout
+
+
+@pytest.mark.parametrize("dy_dtype", [np.float32, np.float64])
+def test_relu_backward_in_any_mix_of_layouts_and_dtypes(dy_dtype):
+    rng = np.random.default_rng(1)
+    for y_layout, y in _layouts(rng, np.float32).items():  # y: relu's input, with NaN
+        for dy_layout, dy in _layouts(rng, dy_dtype).items():
+            if dy.shape != y.shape:
+                continue
+            dx = F.relu_backward(dy, y)
+            expected = np.where(y <= 0, 0, dy).astype(np.result_type(dy, y))  # torch's rule
+            np.testing.assert_array_equal(dx, expected, err_msg=f"y {y_layout}, dy {dy_layout}")
+            assert dx.dtype == np.result_type(dy, y)
+
+
+def test_relu_gradient_at_nan_and_inf_matches_torch():
+    x = np.array([[-1.0, 0.0, 2.0, np.nan, -3.0, 4.0]])
+    dy = np.array([[np.inf, np.nan, np.nan, 5.0, -np.inf, np.inf]])
+    layer = cn.ReLU()
+    layer.forward(x)
+    x_torch = torch.from_numpy(x.copy()).requires_grad_(True)
+    torch.relu(x_torch).backward(torch.from_numpy(dy))
+    np.testing.assert_array_equal(layer.backward(dy), x_torch.grad.numpy())  # [0, 0, nan, 5, 0, inf]

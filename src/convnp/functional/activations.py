@@ -15,15 +15,52 @@ SELU_ALPHA = 1.6732632423543772848170429239053  # torch.nn.SELU constants
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+ZEROS_CHUNK = 2**16  # elements per np.maximum call in relu: the zeros stay in cache
+
+
 def relu(x):
-    """``max(x, 0)``."""
-    return np.maximum(x, 0, out=buffers.empty_like(x))
+    """``max(x, 0)``.
+
+    Against a scalar 0, NumPy's ``maximum`` runs a plain element loop; against an array of
+    zeros, its SIMD loop: 2.3x faster on 1.1M float32 here (0.53 -> 0.23 ms). So the zeros
+    come as one small array, reused for each chunk of ``x``'s memory.
+    """
+    y = buffers.empty_like(x)  # same memory layout as x
+    flat_x, flat_y = _memory_order_flat(x), _memory_order_flat(y)
+    if flat_x is None:  # x is not one block of memory (a strided view): the plain loop
+        return np.maximum(x, 0, out=y)
+    zeros = np.zeros(min(ZEROS_CHUNK, flat_x.size), x.dtype)
+    for start in range(0, flat_x.size, ZEROS_CHUNK):
+        stop = min(start + ZEROS_CHUNK, flat_x.size)
+        np.maximum(flat_x[start:stop], zeros[:stop - start], out=flat_y[start:stop])
+    return y
 
 
-def relu_backward(dy, x):
-    """``dy * [x > 0]`` (the subgradient at 0 is 0, as in torch)."""
-    mask = np.greater(x, 0, out=buffers.empty_like(x, bool))
-    return np.multiply(dy, mask, out=buffers.empty_like(x, np.result_type(dy, x)))
+def _memory_order_flat(a):
+    """A 1-D view of ``a``'s elements in memory order, or None when they are not one
+    contiguous block (``empty_like`` arrays share the order, so the views match up)."""
+    order = sorted(range(a.ndim), key=lambda axis: -a.strides[axis])  # outermost axis first
+    in_memory_order = a.transpose(order)
+    return in_memory_order.reshape(-1) if in_memory_order.flags.c_contiguous else None
+
+
+def relu_backward(dy, y):
+    """``0 if y <= 0 else dy``, torch's rule (the subgradient at 0 is 0; where ``y <= 0`` even an
+    inf or NaN ``dy`` gives 0, and a NaN ``y`` passes ``dy`` on). ``y`` may be relu's input or
+    its output: they are positive at the same places.
+
+    The select is a bitwise AND of ``dy``'s bits with a mask of all-ones or all-zeros words: the
+    speed of a multiply by 0/1 (which would turn inf * 0 into NaN), 8x faster than ``np.where``.
+    """
+    dtype = np.result_type(dy, y)
+    dx = buffers.empty_like(y, dtype)  # (y's memory layout)
+    if dy.dtype != dtype or dy.strides != dx.strides:  # e.g. an NCHW dy for a channels-last y:
+        np.copyto(dx, dy)  # bring it into y's layout first; mixed layouts run 5x slower
+        dy = dx
+    words = np.dtype(f"i{dtype.itemsize}")
+    stop = np.less_equal(y, 0, out=buffers.empty_like(y, bool))
+    keep = np.subtract(stop.view(np.int8), 1, out=buffers.empty_like(y, words), casting="unsafe")  # -1 or 0
+    return np.bitwise_and(dy.view(words), keep, out=dx.view(words)).view(dtype)
 
 
 def leaky_relu(x, negative_slope=0.01):

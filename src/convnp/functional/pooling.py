@@ -100,8 +100,10 @@ def max_pool2d_backward(dy, cache: PoolCache):
     -------
     dx : ndarray, shape (N, C, H, W); overlapping windows add up.
     """
-    dy_nhwc = buffers.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C)
-    np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))  # one transposing copy if dy is NCHW
+    dy_nhwc = dy.transpose(0, 2, 3, 1)  # (N, OH, OW, C)
+    if not dy_nhwc.flags.c_contiguous:  # one transposing copy if dy is NCHW
+        dy_nhwc = buffers.empty(cache.y.shape, dy.dtype)
+        np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))
     elements = _window_elements(cache.padded, cache.windows, cache.kernel, cache.stride, cache.out_hw)
     hit = buffers.empty((len(elements), *cache.y.shape), bool)  # (K, N, OH, OW, C)
     for element, element_hit in zip(elements, hit, strict=True):

@@ -60,14 +60,7 @@ class Residual(Layer):
         return named
 
     def forward(self, x):
-        out = x
-        for index, layer in enumerate(self.layers):
-            try:
-                out = layer.forward(out)
-            except (ValueError, TypeError) as error:
-                if type(error) not in (ValueError, TypeError):
-                    raise
-                raise type(error)(f"{self!r}: layers.{index} {error}") from None
+        out = self.branch.forward_labelled(x, f"{self!r}: layers.")  # backward: branch.backward
         skip = x if self.shortcut is None else self.shortcut.forward(x)
         if skip.shape != out.shape:
             path = "the identity shortcut" if self.shortcut is None else f"shortcut {self.shortcut!r}"

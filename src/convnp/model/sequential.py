@@ -6,8 +6,28 @@ import math
 
 import numpy as np
 
+from ..layers.activations import ReLU
 from ..layers.base import Layer
+from ..layers.pooling import MaxPool2d
 from . import training
+
+
+def execution_order(layers) -> list[int]:
+    """Indices of ``layers`` in the order ``forward`` runs them (``backward``: reversed).
+
+    The given order, except that a ReLU directly followed by a MaxPool2d runs after the pool.
+    Why it is allowed: ReLU is monotone, so ``max(relu(a), relu(b)) == relu(max(a, b))`` exactly
+    (NaN included), and the gradients agree too: both orders send ``dy`` to the window's first
+    maximum when that maximum is positive, and nothing otherwise. Why it pays: after the pool the
+    ReLU passes over 1/(KH*KW) of the numbers (simple-cnn's training step at batch 64: one
+    millisecond less, benchmarks/RESULTS.md). Each layer still sees only its own forward and
+    backward, so it works the same when called alone; only its cached input is the other one.
+    """
+    order = list(range(len(layers)))
+    for k in range(len(order) - 1):  # a ReLU moves past consecutive pools, one at a time
+        if type(layers[order[k]]) is ReLU and type(layers[order[k + 1]]) is MaxPool2d:
+            order[k], order[k + 1] = order[k + 1], order[k]
+    return order
 
 
 class Sequential(Layer):
@@ -38,14 +58,19 @@ class Sequential(Layer):
         return {str(index): layer for index, layer in enumerate(self.layers)}
 
     def forward(self, x):
-        """Apply every layer in order. Errors name the failing layer's index."""
-        for index, layer in enumerate(self.layers):
+        """Apply every layer in order (see :func:`execution_order`). Errors name the failing
+        layer's index."""
+        return self.forward_labelled(x, "layer ")
+
+    def forward_labelled(self, x, prefix: str):
+        """:meth:`forward`, naming a failing layer as ``prefix`` + its index in the error."""
+        for index in execution_order(self.layers):
             try:
-                x = layer.forward(x)
+                x = self.layers[index].forward(x)
             except (ValueError, TypeError) as error:
                 if type(error) not in (ValueError, TypeError):
                     raise
-                raise type(error)(f"layer {index} {error}") from None
+                raise type(error)(f"{prefix}{index} {error}") from None
         return x
 
     def backward(self, dy, *, input_grad=True):
@@ -55,13 +80,14 @@ class Sequential(Layer):
         (what ``fit`` uses) the first layer may skip computing it — nothing consumes the
         gradient of the data — and None is returned.
         """
-        first = self.layers[0] if self.layers else None
+        order = execution_order(self.layers)
+        first = self.layers[order[0]] if order else None
         skip = not input_grad and getattr(first, "need_input_grad", False)
         if skip:
             first.need_input_grad = False
         try:
-            for layer in reversed(self.layers):
-                dy = layer.backward(dy)
+            for index in reversed(order):
+                dy = self.layers[index].backward(dy)
         finally:
             if skip:
                 first.need_input_grad = True

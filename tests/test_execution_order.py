@@ -1,0 +1,81 @@
+"""Sequential runs a ReLU that feeds a MaxPool2d after the pool: the same numbers as running the
+layers in the order given, forward and backward, ties and NaN included."""
+
+import numpy as np
+import pytest
+
+import convnp as cn
+from convnp.model.sequential import execution_order
+
+
+def test_a_relu_before_max_pools_moves_after_them():
+    layers = [cn.Conv2d(1, 2, 3), cn.ReLU(), cn.MaxPool2d(2), cn.MaxPool2d(2, 1), cn.ReLU(), cn.Flatten()]
+    assert execution_order(layers) == [0, 2, 3, 1, 4, 5]
+
+
+@pytest.mark.parametrize("layers", [
+    [cn.ReLU(), cn.AvgPool2d(2)],
+    [cn.LeakyReLU(), cn.MaxPool2d(2)],  # slope * x may round two values onto one: ties would move
+    [cn.Tanh(), cn.MaxPool2d(2)],  # saturates onto ties
+    [cn.MaxPool2d(2), cn.ReLU()],
+    [type("MyReLU", (cn.ReLU,), {})(), cn.MaxPool2d(2)],  # a subclass may do anything
+])
+def test_other_pairs_keep_their_order(layers):
+    assert execution_order(layers) == [0, 1]
+
+
+def _given_order(model, x, dy):
+    """Forward and backward one layer at a time in the order given: (y, dx, parameter grads)."""
+    for layer in model.layers:
+        x = layer.forward(x)
+    y = x
+    for layer in reversed(model.layers):
+        dy = layer.backward(dy)
+    return y, dy, {name: p.grad.copy() for name, p in model.named_parameters().items()}
+
+
+def _integer_conv_model(channels, pool, image_hw, rng):
+    """Conv with small integer weights (exact sums: many exact ties, many zeros after ReLU)."""
+    conv = cn.Conv2d(2, channels, 3, padding=1, dtype=np.float64, rng=rng)
+    conv.weight.data[...] = rng.integers(-1, 2, conv.weight.shape)
+    conv.bias.data[...] = rng.integers(-1, 2, conv.bias.shape)
+    features = [conv, cn.ReLU(), pool, cn.MaxPool2d(2, 1)]
+    flat = cn.Sequential(*features).forward(np.zeros((1, 2, *image_hw))).size
+    return cn.Sequential(*features, cn.Flatten(), cn.Linear(flat, 3, dtype=np.float64, rng=rng))
+
+
+@pytest.mark.parametrize("channels", [3, 20])  # both max-pool forward routes
+@pytest.mark.parametrize("pool_args", [(2,), (3, 2, 1), ((2, 3), 1)])
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_reordered_run_gives_the_same_outputs_and_gradients(channels, pool_args, with_nan):
+    rng = np.random.default_rng(channels)
+    x = rng.integers(-2, 3, (4, 2, 6, 7)).astype(np.float64)
+    model = _integer_conv_model(channels, cn.MaxPool2d(*pool_args), x.shape[2:], rng)
+    if with_nan:
+        x[0, :, 2, 3] = np.nan
+    y_fast = model.forward(x)
+    relu, last_pool = model.layers[1], model.layers[3]
+    assert relu._cache.shape == x.shape[:1] + (channels,) + last_pool._cache.out_hw  # it ran last
+    dy = rng.standard_normal(y_fast.shape)
+    dx_fast = model.backward(dy)
+    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
+    y, dx, grads = _given_order(model, x, dy)
+    np.testing.assert_array_equal(y_fast, y)  # NaN at the same places counts as equal
+    np.testing.assert_array_equal(dx_fast, dx)
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grads_fast[name], grad, err_msg=name)
+    assert np.isnan(y).any() == with_nan
+
+
+def test_a_residual_branch_runs_in_the_same_order_forward_and_backward():
+    rng = np.random.default_rng(0)
+    relu, pool = cn.ReLU(), cn.MaxPool2d(3, 1, 1)  # k=3 s=1 p=1 keeps the shape: identity shortcut
+    block = cn.Residual(relu, pool)
+    x = rng.integers(-2, 3, (2, 3, 5, 6)).astype(np.float64)
+    y_fast = block.forward(x)
+    dy = rng.standard_normal(y_fast.shape)
+    dx_fast = block.backward(dy)
+    y = pool.forward(relu.forward(x)) + x  # the order given
+    dx = relu.backward(pool.backward(dy)) + dy
+    np.testing.assert_array_equal(y_fast, y)
+    np.testing.assert_array_equal(dx_fast, dx)
