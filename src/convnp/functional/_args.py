@@ -5,8 +5,15 @@ from __future__ import annotations
 import numbers
 
 
+def _plain_int_pair(value) -> bool:
+    """True for a tuple of two Python ints (no subclass such as bool)."""
+    return type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int
+
+
 def pair(value, name: str) -> tuple[int, int]:
     """Return ``value`` as a ``(h, w)`` pair of positive ints (an int means both)."""
+    if _plain_int_pair(value) and min(value) > 0:
+        return value  # what layers store: the quick check (isinstance(numbers.Integral) is slow)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         result = (int(value), int(value))
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
@@ -33,6 +40,8 @@ def padding_amounts(padding, kernel: tuple[int, int], stride: tuple[int, int],
     who : str
         Name that starts each error message (a layer passes its own, e.g. ``"Conv2d"``).
     """
+    if _plain_int_pair(padding) and min(padding) >= 0:  # what layers store: the quick check
+        return (padding[0], padding[0], padding[1], padding[1])
     prefix = f"{who}: " if who else ""
     if isinstance(padding, str):
         if padding == "valid":

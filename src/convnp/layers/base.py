@@ -119,7 +119,7 @@ class Layer:
         """
         if not isinstance(x, np.ndarray):
             raise TypeError(f"{self!r}: expected a NumPy array {layout}, got {type(x).__name__}")
-        if not np.issubdtype(x.dtype, np.floating):
+        if x.dtype.kind != "f":  # float16/32/64/longdouble; np.issubdtype says the same, slower
             raise TypeError(f"{self!r}: expected a floating-point array, got dtype {x.dtype}; "
                             f"convert with x.astype(np.float32)")
         if (ndim is not None and x.ndim != ndim) or (axis is not None and x.shape[axis] != expected):
