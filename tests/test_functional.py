@@ -182,6 +182,32 @@ def test_gather_offsets_element_formula_and_scatter_is_its_adjoint(geometry, see
     np.testing.assert_allclose(np.sum(scattered * padded), np.sum(values * gathered), rtol=1e-6)
 
 
+@PROPERTY_SETTINGS
+@given(window_geometry(), st.booleans(), SEEDS)
+def test_window_view_element_formula_on_contiguous_and_strided_arrays(geometry, strided, seed):
+    from convnp.functional.windows import window_view
+
+    shape, kernel, stride, padding = geometry
+    (sh, sw), (ph, pw) = _as_pair(stride), _as_pair(padding)
+    n, c, h, w = shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    out_hw = ((hp - kernel[0]) // sh + 1, (wp - kernel[1]) // sw + 1)
+    padded = _random((n, hp, 2 * wp if strided else wp, c), seed)[:, :, ::2 if strided else 1]
+    view = window_view(padded, kernel, (sh, sw), out_hw)  # (N, OH, OW, KH, KW, C)
+    assert view.shape == (n, *out_hw, *kernel, c) and not view.flags.writeable
+    expected = np.lib.stride_tricks.sliding_window_view(padded, kernel, axis=(1, 2))[:, ::sh, ::sw]
+    np.testing.assert_array_equal(view, expected[:, :out_hw[0], :out_hw[1]].transpose(0, 1, 2, 4, 5, 3))
+
+
+def test_window_view_refuses_windows_that_leave_the_image():
+    import pytest
+
+    from convnp.functional.windows import window_view
+
+    with pytest.raises(ValueError, match=r"window_view: \(3, 3\) windows of \(2, 2\) with stride \(2, 2\)"):
+        window_view(np.zeros((1, 5, 5, 2)), (2, 2), (2, 2), (3, 3))  # needs 6 rows
+
+
 def test_pixels_and_gather_offsets_reject_arrays_whose_channels_are_not_contiguous():
     import pytest
 
