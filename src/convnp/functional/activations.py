@@ -53,13 +53,15 @@ def relu_backward(dy, y):
     speed of a multiply by 0/1 (which would turn inf * 0 into NaN), 8x faster than ``np.where``.
     """
     dtype = np.result_type(dy, y)
+    words = np.dtype(f"i{dtype.itemsize}")
     dx = buffers.empty_like(y, dtype)  # (y's memory layout)
+    stop = np.less_equal(y, 0, out=buffers.empty_like(y, bool))
     if dy.dtype != dtype or dy.strides != dx.strides:  # e.g. an NCHW dy for a channels-last y:
         np.copyto(dx, dy)  # bring it into y's layout first; mixed layouts run 5x slower
-        dy = dx
-    words = np.dtype(f"i{dtype.itemsize}")
-    stop = np.less_equal(y, 0, out=buffers.empty_like(y, bool))
-    keep = np.subtract(stop.view(np.int8), 1, out=buffers.empty_like(y, words), casting="unsafe")  # -1 or 0
+        dy, keep = dx, buffers.empty_like(y, words)
+    else:
+        keep = dx.view(words)  # the mask words are built where the result goes: no extra array
+    np.subtract(stop.view(np.int8), 1, out=keep, casting="unsafe")  # -1 (all bits set) or 0
     return np.bitwise_and(dy.view(words), keep, out=dx.view(words)).view(dtype)
 
 
