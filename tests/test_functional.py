@@ -199,6 +199,21 @@ def test_window_view_element_formula_on_contiguous_and_strided_arrays(geometry, 
     np.testing.assert_array_equal(view, expected[:, :out_hw[0], :out_hw[1]].transpose(0, 1, 2, 4, 5, 3))
 
 
+@PROPERTY_SETTINGS
+@given(window_geometry(), SEEDS)
+def test_columns_transposed_is_the_transposed_im2col_with_a_ones_row(geometry, seed):
+    from convnp.functional.windows import columns_transposed
+
+    shape, kernel, stride, padding = geometry
+    (sh, sw), (ph, pw) = _as_pair(stride), _as_pair(padding)
+    out_hw = ((shape[2] + 2 * ph - kernel[0]) // sh + 1, (shape[3] + 2 * pw - kernel[1]) // sw + 1)
+    x = _random(shape, seed, np.float32)
+    matrix = columns_transposed(x, kernel, (sh, sw), (ph, ph, pw, pw), out_hw, ones_row=True)
+    expected = F.im2col_naive(x, kernel[0], kernel[1], stride, padding).T  # (C*KH*KW, N*OH*OW)
+    np.testing.assert_array_equal(matrix[:-1], expected)
+    np.testing.assert_array_equal(matrix[-1], 1)
+
+
 def test_window_view_refuses_windows_that_leave_the_image():
     import pytest
 
