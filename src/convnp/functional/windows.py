@@ -8,6 +8,8 @@ views they return simply have channels-last strides.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -123,7 +125,13 @@ def pixels(a: np.ndarray) -> np.ndarray:
     if a.ndim == 0 or (a.shape[-1] > 1 and a.strides[-1] != a.itemsize):
         raise ValueError(f"pixels: the channel axis must be the last, contiguous axis of a channels-last "
                          f"array; got shape {a.shape} with strides {a.strides}")
-    return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
+    return a.view(_pixel_dtype(a.shape[-1] * a.itemsize))[..., 0]
+
+
+@functools.lru_cache(maxsize=64)
+def _pixel_dtype(nbytes: int) -> np.dtype:
+    """The opaque item of ``nbytes`` bytes (made once: building a dtype costs ~1 us per call)."""
+    return np.dtype((np.void, nbytes))
 
 
 def gather_offsets(padded: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
