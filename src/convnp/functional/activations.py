@@ -7,6 +7,8 @@ Backward functions take the upstream gradient ``dy`` and what the forward pass s
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import buffers
@@ -29,11 +31,20 @@ def relu(x):
     flat_x, flat_y = _memory_order_flat(x), _memory_order_flat(y)
     if flat_x is None:  # x is not one block of memory (a strided view): the plain loop
         return np.maximum(x, 0, out=y)
-    zeros = np.zeros(min(ZEROS_CHUNK, flat_x.size), x.dtype)
+    zeros = _zeros(ZEROS_CHUNK, x.dtype)
     for start in range(0, flat_x.size, ZEROS_CHUNK):
         stop = min(start + ZEROS_CHUNK, flat_x.size)
         np.maximum(flat_x[start:stop], zeros[:stop - start], out=flat_y[start:stop])
     return y
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(size, dtype):
+    """A read-only array of zeros, made once per size and dtype (a fresh 256 KB one would be
+    page-faulted in on every call)."""
+    zeros = np.zeros(size, dtype)
+    zeros.flags.writeable = False
+    return zeros
 
 
 def _memory_order_flat(a):

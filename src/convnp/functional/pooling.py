@@ -102,8 +102,9 @@ def max_pool2d_backward(dy, cache: PoolCache):
     """
     dy_nhwc = dy.transpose(0, 2, 3, 1)  # (N, OH, OW, C)
     if not dy_nhwc.flags.c_contiguous:  # one transposing copy if dy is NCHW
-        dy_nhwc = buffers.empty(cache.y.shape, dy.dtype)
-        np.copyto(dy_nhwc, dy.transpose(0, 2, 3, 1))
+        contiguous = buffers.empty(cache.y.shape, dy.dtype)
+        np.copyto(contiguous, dy_nhwc)
+        dy_nhwc = contiguous
     elements = _window_elements(cache.padded, cache.windows, cache.kernel, cache.stride, cache.out_hw)
     hit = buffers.empty((len(elements), *cache.y.shape), bool)  # (K, N, OH, OW, C)
     for element, element_hit in zip(elements, hit, strict=True):
