@@ -133,3 +133,28 @@ def test_bad_shape_or_dtype_gets_numpys_clear_error(shape, dtype, error, message
     with pytest.raises(error, match=message):
         buffers.empty(shape, dtype)
     assert buffers._pool.entries == []  # nothing half-made is kept
+
+
+def test_free_arrays_kept_up_to_the_peak_in_use(monkeypatch):
+    # A step that needs more than MAX_FREE_BYTES at once gets all of its arrays back next step
+    # (with a fixed budget, a cifar-small pass at batch 256 page-faulted ~2000 times a step).
+    monkeypatch.setattr(buffers, "MAX_FREE_BYTES", 2**20)
+    shapes = [(256 + k, 1024) for k in range(8)]  # ~8.3 MB in use at once
+    held = [buffers.empty(shape, np.float32) for shape in shapes]
+    first_step = [id(a) for a in held]
+    del held
+    other = buffers.empty((300, 1024), np.float32)  # a new shape: the pool trims its free arrays
+    assert [id(buffers.empty(shape, np.float32)) for shape in shapes] == first_step
+    del other
+    buffers.clear()
+    assert buffers._pool.peak_in_use == 0
+
+
+def test_the_peak_budget_is_bounded(monkeypatch):
+    monkeypatch.setattr(buffers, "MAX_FREE_BYTES", 2**20)
+    monkeypatch.setattr(buffers, "MAX_PEAK_BYTES", 3 * 2**20)
+    held = [buffers.empty((256 + k, 1024), np.float32) for k in range(8)]  # ~8.3 MB in use at once
+    del held
+    buffers.empty((300, 1024), np.float32)  # trims the free arrays to MAX_PEAK_BYTES
+    kept = sum(a.nbytes for a in buffers._pool.entries[:-1])
+    assert 2 * 2**20 < kept <= 3 * 2**20, kept
