@@ -1,11 +1,15 @@
-"""Sequential runs a ReLU that feeds a MaxPool2d after the pool: the same numbers as running the
-layers in the order given, forward and backward, ties and NaN included."""
+"""Sequential runs a ReLU that feeds a MaxPool2d after the pool, and lets a Conv2d apply the ReLU
+that follows it: the same numbers as running the layers one at a time in the order given, forward
+and backward, ties and NaN included."""
 
 import numpy as np
 import pytest
 
 import convnp as cn
-from convnp.model.sequential import execution_order
+import convnp.layers.activations
+from convnp import functional as F
+from convnp.functional import windows
+from convnp.model.sequential import execution_order, fused_relus
 
 
 def test_a_relu_before_max_pools_moves_after_them():
@@ -79,3 +83,56 @@ def test_a_residual_branch_runs_in_the_same_order_forward_and_backward():
     dx = relu.backward(pool.backward(dy)) + dy
     np.testing.assert_array_equal(y_fast, y)
     np.testing.assert_array_equal(dx_fast, dx)
+
+
+def test_a_conv_applies_the_relu_right_after_it_only():
+    my_relu, my_conv = type("MyReLU", (cn.ReLU,), {})(), type("MyConv", (cn.Conv2d,), {})(2, 2, 3)
+    layers = [cn.Conv2d(1, 2, 3), cn.ReLU(), cn.Conv2d(2, 2, 3), cn.ReLU(), cn.MaxPool2d(2),
+              cn.Conv2d(2, 2, 3), cn.LeakyReLU(), cn.Conv2d(2, 2, 3), my_relu, my_conv, cn.ReLU()]
+    order = execution_order(layers)  # the second ReLU runs after its pool: nothing to fuse
+    assert fused_relus(layers, order) == {0: 1}
+
+
+@pytest.mark.parametrize("channels", [2, 5])  # the transposed and the channels-last conv route
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_fused_conv_relu_gives_the_same_outputs_and_gradients(channels, chunked, with_nan, monkeypatch):
+    if chunked:  # one image per window-matrix chunk: the ReLU runs piece by piece
+        monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 1)
+        monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((3, channels, 6, 7))
+    if with_nan:
+        x[1, 0, 2, 3] = np.nan
+    model = cn.Sequential(cn.Conv2d(channels, 4, 3, padding=1, dtype=np.float64, rng=rng), cn.ReLU(),
+                          cn.Flatten(), cn.Linear(4 * 6 * 7, 3, dtype=np.float64, rng=rng))
+    separate_relus, relu = [], F.relu
+    monkeypatch.setattr(convnp.layers.activations.F, "relu", lambda a: separate_relus.append(a) or relu(a))
+    y_fast = model.forward(x)
+    assert separate_relus == []  # the conv applied it
+    dy = rng.standard_normal(y_fast.shape)
+    dx_fast = model.backward(dy)
+    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
+    y, dx, grads = _given_order(model, x, dy)
+    assert len(separate_relus) == 1
+    np.testing.assert_array_equal(y_fast, y)
+    np.testing.assert_array_equal(dx_fast, dx)
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grads_fast[name], grad, err_msg=name)
+    assert np.isnan(y).any() == with_nan
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (1, "same")])
+def test_conv2d_forward_with_relu_is_relu_of_the_convolution(stride, padding):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 9, 8)).astype(np.float32)
+    weight = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    y_fused, _ = F.conv2d_forward(x, weight, bias, stride, padding, relu=True)
+    y, _ = F.conv2d_forward(x, weight, bias, stride, padding)
+    np.testing.assert_array_equal(y_fused, F.relu(y))
+
+
+def test_a_relu_adopting_an_output_checks_it():
+    with pytest.raises(TypeError, match=r"ReLU\(\): expected a NumPy array"):
+        cn.ReLU().adopt_output([1.0, -1.0])

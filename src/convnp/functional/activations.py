@@ -31,11 +31,24 @@ def relu(x):
     flat_x, flat_y = _memory_order_flat(x), _memory_order_flat(y)
     if flat_x is None:  # x is not one block of memory (a strided view): the plain loop
         return np.maximum(x, 0, out=y)
-    zeros = _zeros(ZEROS_CHUNK, x.dtype)
+    _maximum_with_zeros(flat_x, flat_y)
+    return y
+
+
+def relu_inplace(a):
+    """``a[...] = max(a, 0)`` for a C-contiguous ``a``, e.g. a piece of a convolution's output
+    while it is still in cache (a fused Conv2d + ReLU, see ``Sequential``). Returns ``a``."""
+    flat = a.reshape(-1)  # a view: a is C-contiguous
+    _maximum_with_zeros(flat, flat)
+    return a
+
+
+def _maximum_with_zeros(flat_x, flat_y):
+    """``flat_y[:] = max(flat_x, 0)`` for 1-D arrays, chunk by chunk against cached zeros."""
+    zeros = _zeros(ZEROS_CHUNK, flat_x.dtype)
     for start in range(0, flat_x.size, ZEROS_CHUNK):
         stop = min(start + ZEROS_CHUNK, flat_x.size)
         np.maximum(flat_x[start:stop], zeros[:stop - start], out=flat_y[start:stop])
-    return y
 
 
 @functools.lru_cache(maxsize=8)

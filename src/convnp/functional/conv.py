@@ -39,6 +39,7 @@ import numpy as np
 
 from . import buffers
 from ._args import output_hw, padding_amounts, pair
+from .activations import relu_inplace
 from .conv_backward import (
     FEW_CHANNELS,
     backward_full_correlation,
@@ -78,8 +79,8 @@ def conv_geometry(x_shape, weight_shape, stride, padding, who="conv2d"):
     return kernel, stride, pads, out_hw
 
 
-def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
-    """Convolve a batch of images with a bank of filters.
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
+    """Convolve a batch of images with a bank of filters (and optionally apply a ReLU).
 
     Parameters
     ----------
@@ -88,6 +89,9 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     bias : ndarray, shape (O,), or None
     stride : int or (int, int)
     padding : int, (int, int), 'valid' or 'same'
+    relu : bool
+        Also take ``max(y, 0)``, on each piece of the output while it is still in cache: the
+        same numbers as a separate ReLU, without its pass over the whole output in memory.
 
     Returns
     -------
@@ -106,6 +110,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
         weight_bias = _weight_with_bias(weight, bias)  # (O, C*KH*KW + 1)
         for rows, chunk in transposed_chunks(x, kernel, stride, pads, (oh, ow)):
             np.matmul(chunk.T, weight_bias.T, out=y_2d[rows])  # (rows, O), bias included
+            if relu:
+                relu_inplace(y_2d[rows])
             built += 1
     else:
         weights = weight_rows(weight)  # (O, KH*KW*C)
@@ -113,6 +119,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
             np.matmul(chunk, weights.T, out=y_2d[rows])  # (rows, O)
             if bias is not None:
                 y_2d[rows] += bias  # while this piece of the output is still in cache
+            if relu:
+                relu_inplace(y_2d[rows])
             built += 1
     y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
     cache = ConvCache(x, transposed, None, weight, x.shape, stride, pads, (oh, ow), bias is not None)

@@ -34,6 +34,13 @@ class ReLU(_Elementwise):
         self._cache = F.relu(x)
         return self._cache
 
+    def adopt_output(self, y):
+        """Take ``y``, already ``max(x, 0)`` (a Conv2d applied it, fused, see ``Sequential``),
+        as this layer's output: cache and return it, as :meth:`forward` would."""
+        self._check(y)
+        self._cache = y
+        return y
+
     def backward(self, dy):
         return F.relu_backward(dy, self._saved_for(dy))
 

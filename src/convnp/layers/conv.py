@@ -63,12 +63,15 @@ class Conv2d(Layer):
         self.bias = Parameter(bias_uniform(self.out_channels, fan_in, rng, dtype), "bias") if bias else None
         self.need_input_grad = True  # False skips dx (nothing upstream to update)
 
-    def forward(self, x):
+    def forward(self, x, *, relu=False):
+        """``relu=True`` also applies ``max(y, 0)`` while each piece of ``y`` is in cache (what
+        ``Sequential`` does for a Conv2d followed by a ReLU); backward still expects the
+        gradient with respect to the convolution's own output, which the ReLU's backward gives."""
         self._check_input(x, 4, f"(N, {self.in_channels}, H, W)", 1, self.in_channels,
                           self.weight.dtype)
         bias = None if self.bias is None else self.bias.data
         try:
-            y, cache = F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
+            y, cache = F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding, relu=relu)
         except ValueError as error:  # input smaller than the kernel
             raise ValueError(f"{self!r}: {error}") from None
         self._cache = (cache, y.shape)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..layers.activations import ReLU
 from ..layers.base import Layer
+from ..layers.conv import Conv2d
 from ..layers.pooling import MaxPool2d
 from . import training
 
@@ -30,9 +31,22 @@ def execution_order(layers) -> list[int]:
     return order
 
 
+def fused_relus(layers, order) -> dict[int, int]:
+    """``{conv index: relu index}`` for each Conv2d that runs directly before a ReLU in ``order``.
+
+    ``forward`` lets such a Conv2d apply the ReLU itself, to each piece of its output while it
+    is still in cache, and hands the result to the ReLU as its output (``ReLU.adopt_output``):
+    the same numbers, one pass over the whole activation in memory less (cifar-small's first
+    ReLU at batch 256: 5.9 ms). Backward is unchanged: each layer runs its own.
+    """
+    return {order[k]: order[k + 1] for k in range(len(order) - 1)
+            if type(layers[order[k]]) is Conv2d and type(layers[order[k + 1]]) is ReLU}
+
+
 class Sequential(Layer):
     """A stack of layers: ``forward`` runs them in order, ``backward`` in reverse (except that a
-    ReLU feeding a MaxPool2d runs after it, with the same results: :func:`execution_order`).
+    ReLU feeding a MaxPool2d runs after it, and a Conv2d applies the ReLU that follows it, with
+    the same results: :func:`execution_order`, :func:`fused_relus`).
 
     Parameters
     ----------
@@ -65,9 +79,18 @@ class Sequential(Layer):
 
     def forward_labelled(self, x, prefix: str):
         """:meth:`forward`, naming a failing layer as ``prefix`` + its index in the error."""
-        for index in execution_order(self.layers):
+        order = execution_order(self.layers)
+        fused = fused_relus(self.layers, order)
+        adopting = set(fused.values())
+        for index in order:
+            layer = self.layers[index]
             try:
-                x = self.layers[index].forward(x)
+                if index in fused:
+                    x = layer.forward(x, relu=True)
+                elif index in adopting:
+                    x = layer.adopt_output(x)
+                else:
+                    x = layer.forward(x)
             except (ValueError, TypeError) as error:
                 if type(error) not in (ValueError, TypeError):
                     raise
