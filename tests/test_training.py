@@ -136,6 +136,19 @@ def test_one_epoch_of_fit_equals_the_explicit_loop(data):
     _assert_same_weights(fitted, by_hand)
 
 
+def test_fit_gives_the_pooled_work_arrays_back():
+    from convnp.functional import buffers
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 1, 28, 28)), rng.integers(0, N_CLASSES, 64)
+    model = cn.Sequential(cn.Conv2d(1, 8, 5, dtype=np.float64, rng=rng), cn.ReLU(), cn.Flatten(),
+                          cn.Linear(8 * 24 * 24, N_CLASSES, dtype=np.float64, rng=rng))
+    model.forward(x)
+    assert buffers._pool.entries  # a step's large arrays are kept for the next one
+    _fit(model, x, y, epochs=1, batch_size=64)
+    assert buffers._pool.entries == []
+
+
 class Log(cn.Callback):
     """Records every hook call as a tuple."""
 
