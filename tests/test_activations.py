@@ -166,3 +166,13 @@ def test_relu_gradient_at_nan_and_inf_matches_torch():
     x_torch = torch.from_numpy(x.copy()).requires_grad_(True)
     torch.relu(x_torch).backward(torch.from_numpy(dy))
     np.testing.assert_array_equal(layer.backward(dy), x_torch.grad.numpy())  # [0, 0, nan, 5, 0, inf]
+
+
+def test_relu_inplace_works_in_place_and_refuses_strided_arrays():
+    from convnp.functional.activations import relu_inplace
+
+    a = np.array([[-1.0, 2.0], [np.nan, -0.5]])
+    assert relu_inplace(a) is a
+    np.testing.assert_array_equal(a, [[0.0, 2.0], [np.nan, 0.0]])
+    with pytest.raises(ValueError, match=r"relu_inplace: expected a C-contiguous array, got shape \(2,\)"):
+        relu_inplace(np.ones((2, 2))[:, 0])

@@ -38,6 +38,9 @@ def relu(x):
 def relu_inplace(a):
     """``a[...] = max(a, 0)`` for a C-contiguous ``a``, e.g. a piece of a convolution's output
     while it is still in cache (a fused Conv2d + ReLU, see ``Sequential``). Returns ``a``."""
+    if not a.flags.c_contiguous:  # reshape would copy, and the ReLU would silently go nowhere
+        raise ValueError(f"relu_inplace: expected a C-contiguous array, got shape {a.shape} with "
+                         f"strides {a.strides}")
     flat = a.reshape(-1)  # a view: a is C-contiguous
     _maximum_with_zeros(flat, flat)
     return a
