@@ -80,8 +80,11 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         windows = gather_offsets(padded, kernel, stride, out_hw)  # (KH*KW, N, OH, OW, C)
     elements = _window_elements(padded, windows, kernel, stride, out_hw)
     y = buffers.empty(elements[0].shape, padded.dtype)  # (N, OH, OW, C)
-    np.copyto(y, elements[0])
-    for element in elements[1:]:
+    if len(elements) == 1:
+        np.copyto(y, elements[0])
+    else:  # the first maximum writes y: no separate copy pass
+        np.maximum(elements[0], elements[1], out=y)
+    for element in elements[2:]:
         np.maximum(y, element, out=y)  # NaN propagates, as in torch
     # Which element was the maximum is recomputed in backward: cheaper than tracking it here,
     # and inference never pays for it.
