@@ -23,3 +23,22 @@ def maybe_pair(rng, low, high):
 def as_pair(value):
     """``(v, v)`` for an int, the tuple itself otherwise."""
     return value if isinstance(value, tuple) else (value, value)
+
+
+CONV_ROUTES = ["windows", "band-narrow", "band-wide"]
+
+
+def use_conv_route(monkeypatch, route):
+    """Force the route of every convolution: ``'windows'`` (window matrices, never bands),
+    ``'band-narrow'`` / ``'band-wide'`` (the band route with the smallest block > 1 / the largest
+    block <= 16 that divides the output width; 1 where none does), or ``'auto'`` (the rule)."""
+    from convnp.functional import conv
+
+    def block(weight_shape, stride, out_hw):
+        if route == "windows":
+            return None
+        divisors = [b for b in range(1, min(out_hw[1], 16) + 1) if out_hw[1] % b == 0]
+        return divisors[min(1, len(divisors) - 1)] if route == "band-narrow" else divisors[-1]
+
+    if route != "auto":
+        monkeypatch.setattr(conv, "band_block", block)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import convnp as cn
-from helpers import as_pair, maybe_pair
+from helpers import CONV_ROUTES, as_pair, maybe_pair, use_conv_route
 
 # torch notes that an even kernel with padding="same" may copy the input; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
@@ -61,8 +61,10 @@ def check_conv(config, seed, torch_check):
     torch_check(layer, torch_conv_like(layer), x, rng, config=str(config))
 
 
+@pytest.mark.parametrize("route", CONV_ROUTES)
 @pytest.mark.parametrize("seed", range(40))
-def test_conv2d_matches_torch_random_config(seed, torch_check):
+def test_conv2d_matches_torch_random_config(seed, route, torch_check, monkeypatch):
+    use_conv_route(monkeypatch, route)
     check_conv(conv_config(seed), seed, torch_check)
 
 
@@ -80,8 +82,10 @@ FIXED_CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("route", CONV_ROUTES)
 @pytest.mark.parametrize("config", FIXED_CONFIGS, ids=str)
-def test_conv2d_matches_torch_edge_config(config, torch_check):
+def test_conv2d_matches_torch_edge_config(config, route, torch_check, monkeypatch):
+    use_conv_route(monkeypatch, route)
     check_conv(dict(config, batch=3, in_channels=2, out_channels=4), 7, torch_check)
 
 
@@ -148,12 +152,15 @@ def test_float64_layer_has_float64_parameters():
     assert layer.weight.grad.dtype == np.float64
 
 
-@pytest.mark.parametrize("channels", [2, 6], ids=["transposed layout", "row layout"])
+@pytest.mark.parametrize("route, channels",
+                         [("windows", 2), ("windows", 6), ("band-narrow", 2), ("band-wide", 6)],
+                         ids=["transposed layout", "row layout", "narrow bands", "wide bands"])
 @pytest.mark.parametrize("chunk_bytes", [1, 3000])
-def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_bytes, channels):
-    """Big batches build the window matrix in pieces of images; any chunking must agree."""
+def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_bytes, route, channels):
+    """Big batches build the window (or band) matrix in pieces of images; any chunking must agree."""
     from convnp.functional import conv, windows
 
+    use_conv_route(monkeypatch, route)
     monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", chunk_bytes)  # 1 byte: one image per chunk
     monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)  # never built whole
     rng = np.random.default_rng(7)
@@ -168,20 +175,23 @@ def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_
         np.testing.assert_allclose(got, want, atol=1e-12)
 
 
-@pytest.mark.parametrize("channels", [2, 8], ids=["transposed layout", "row layout"])
+@pytest.mark.parametrize("route, channels", [("windows", 2), ("windows", 8), ("band-narrow", 2)],
+                         ids=["transposed layout", "row layout", "bands"])
 @pytest.mark.parametrize("phase", ["forward", "backward"])
-def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase, channels):
+def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase, route, channels):
     """With chunking on, forward and backward hold a few chunks at most, never the whole matrix
     (a regression: forward once kept every chunk in a list — 151 MB for cifar-small's second conv)."""
     import tracemalloc
 
     from convnp.functional import conv, windows
 
-    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
-    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
+    use_conv_route(monkeypatch, route)
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((32, channels, 16, 16)), rng.standard_normal((2, channels, 3, 3))
-    whole = x.shape[0] * 16 * 16 * w[0].size * x.itemsize  # the full (N*OH*OW, 9*C) matrix: 1.2-4.7 MB
+    rows, numbers = (16 * 16, 9 * channels) if route == "windows" else (16 * 8, 3 * 4 * channels + 1)  # B = 2
+    whole = x.shape[0] * rows * numbers * x.itemsize  # the full window or band matrix: 0.8-4.7 MB
+    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
+    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
     y, cache = conv.conv2d_forward(x, w, padding=1)
     assert cache.columns is None  # not kept: backward rebuilds it chunk by chunk
     tracemalloc.start()
@@ -196,12 +206,15 @@ def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase, chan
     assert peak < whole / 3, f"{phase} peaked at {peak} bytes; the whole window matrix is {whole}"
 
 
-@pytest.mark.parametrize("channels, padding, shape", [(2, 1, (19, 144)), (8, 0, (64, 72))],
-                         ids=["transposed", "rows"])
-def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, channels, padding, shape):
+@pytest.mark.parametrize("route, channels, padding, shape",
+                         [("windows", 2, 1, (144, 19)), ("windows", 8, 0, (64, 72)),
+                          ("band-wide", 2, 1, (24, 49))],
+                         ids=["transposed", "rows", "bands"])
+def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, route, channels, padding, shape):
     """Below KEEP_COLUMNS_BYTES forward keeps the matrix, and backward does not rebuild it."""
     from convnp.functional import conv, windows
 
+    use_conv_route(monkeypatch, route)
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((4, channels, 6, 6)), rng.standard_normal((3, channels, 3, 3))
     monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # would be one image per chunk...
@@ -209,6 +222,7 @@ def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, channels, padd
     assert cache.columns is not None and cache.columns.shape == shape  # ...but it is small
     monkeypatch.setattr(conv, "column_chunks", None)  # backward must not rebuild the matrix
     monkeypatch.setattr(conv, "transposed_chunks", None)
+    monkeypatch.setattr(conv, "band_chunks", None)
     dx, dw, _ = conv.conv2d_backward(np.ones_like(y), cache, need_input_grad=False)
     np.testing.assert_allclose(dw, conv.conv2d_backward_naive(np.ones_like(y), x, w, padding=padding)[1])
 
@@ -229,6 +243,7 @@ def test_stride1_backward_every_route_matches_the_loops(monkeypatch, kernel, pad
     inputs, with and without dx."""
     from convnp.functional import conv, conv_backward, windows
 
+    use_conv_route(monkeypatch, "windows")
     monkeypatch.setattr(conv_backward, "FULL_DX_MAX_GROWTH", growth)
     monkeypatch.setattr(conv_backward, "ROW_DX_MAX_GROWTH", row_growth)
     monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # several chunks of images

@@ -10,6 +10,7 @@ import convnp.layers.activations
 from convnp import functional as F
 from convnp.functional import windows
 from convnp.model.sequential import execution_order, fused_relus
+from helpers import use_conv_route
 
 
 def test_a_relu_before_max_pools_moves_after_them():
@@ -93,10 +94,13 @@ def test_a_conv_applies_the_relu_right_after_it_only():
     assert fused_relus(layers, order) == {0: 1}
 
 
-@pytest.mark.parametrize("channels", [2, 5])  # the transposed and the channels-last conv route
+@pytest.mark.parametrize("route, channels", [("windows", 2), ("windows", 5), ("band-narrow", 2)],
+                         ids=["transposed", "channels-last", "bands"])
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("with_nan", [False, True])
-def test_fused_conv_relu_gives_the_same_outputs_and_gradients(channels, chunked, with_nan, monkeypatch):
+def test_fused_conv_relu_gives_the_same_outputs_and_gradients(route, channels, chunked, with_nan,
+                                                               monkeypatch):
+    use_conv_route(monkeypatch, route)
     if chunked:  # one image per window-matrix chunk: the ReLU runs piece by piece
         monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 1)
         monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)

@@ -22,7 +22,11 @@ Two layouts of ``X_col`` are used, chosen by speed (measurements in PERF_NOTES.m
   one extra row of ones, so the bias rides along as one more weight column: the GEMM adds it
   and ``dW``'s last column is ``db`` (cheaper than separate passes over the output).
 
-Either matrix is KH*KW times larger than the image. Up to ``windows.KEEP_COLUMNS_BYTES`` it is
+Layers with few channels *and* few filters (seed002's, LeNet-5's) take a third route, the band
+matrix of :mod:`.conv_band`: one row per block of B neighbouring outputs, KH*SPAN*C numbers
+instead of B*KH*KW*C, against a banded weight matrix (more multiplies, much less copying).
+
+Each matrix is several times larger than the image. Up to ``windows.KEEP_COLUMNS_BYTES`` it is
 built whole and kept for ``dW``; beyond that it is built in chunks of images of at most
 ``windows.COLUMN_CHUNK_BYTES`` — small enough that a chunk is still in cache when its GEMM
 reads it (2x faster than 16 MiB chunks on cifar-small) — and backward builds it again the same
@@ -47,6 +51,7 @@ from .conv_backward import (
     input_grad,
     weight_rows,
 )
+from .conv_band import band_block, band_chunks, band_weight_grad, band_weights
 from .windows import column_chunks, pad_channels_last, transposed_chunks
 
 
@@ -55,14 +60,16 @@ class ConvCache:
     """What :func:`conv2d_backward` needs from the forward pass."""
 
     source: np.ndarray  # the input x (N, C, H, W)
-    transposed: bool  # few channels: window matrix (C*KH*KW + 1, N*OH*OW), else (N*OH*OW, KH*KW*C)
-    columns: np.ndarray | None  # the whole window matrix, kept only when it is small
+    transposed: bool  # few channels: window matrix built transposed, (C*KH*KW + 1, N*OH*OW)
+    columns: np.ndarray | None  # the forward GEMM's whole left matrix, kept only when it is small
     weight: np.ndarray  # (O, C, KH, KW)
     x_shape: tuple
     stride: tuple
     pads: tuple  # (top, bottom, left, right)
     out_hw: tuple
     has_bias: bool
+    block: int | None = None  # outputs per band on the band route (:mod:`.conv_band`), else None
+    matrix: np.ndarray | None = None  # the band route's weight matrix (B*O, KH*SPAN*C + 1)
 
     @property
     def padded_shape(self):  # channels-last (N, Hp, Wp, C)
@@ -102,31 +109,43 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
     """
     kernel, stride, pads, (oh, ow) = conv_geometry(x.shape, weight.shape, stride, padding)
     n, c = x.shape[:2]
-    out_channels = weight.shape[0]
-    transposed = c < FEW_CHANNELS
-    y_2d = buffers.empty((n * oh * ow, out_channels), np.result_type(x, weight))
+    cache = ConvCache(x, c < FEW_CHANNELS, None, weight, x.shape, stride, pads, (oh, ow), bias is not None,
+                      band_block(weight.shape, stride, (oh, ow)))
+    matrix, chunks, separate_bias = _forward_route(cache, bias)
+    y_2d = buffers.empty((n * oh * ow, weight.shape[0]), np.result_type(x, weight))  # (N*OH*OW, O)
+    out = y_2d.reshape(-1, matrix.shape[0])  # (N*OH*OW, O), or (N*OH*OW/B, B*O) on the band route
     built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
-    if transposed:
-        weight_bias = _weight_with_bias(weight, bias)  # (O, C*KH*KW + 1)
-        for rows, chunk in transposed_chunks(x, kernel, stride, pads, (oh, ow)):
-            np.matmul(chunk.T, weight_bias.T, out=y_2d[rows])  # (rows, O), bias included
-            if relu:
-                relu_inplace(y_2d[rows])
-            built += 1
-    else:
-        weights = weight_rows(weight)  # (O, KH*KW*C)
-        for rows, chunk in column_chunks(pad_channels_last(x, pads), kernel, stride, (oh, ow)):
-            np.matmul(chunk, weights.T, out=y_2d[rows])  # (rows, O)
-            if bias is not None:
-                y_2d[rows] += bias  # while this piece of the output is still in cache
-            if relu:
-                relu_inplace(y_2d[rows])
-            built += 1
-    y = y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
-    cache = ConvCache(x, transposed, None, weight, x.shape, stride, pads, (oh, ow), bias is not None)
+    for rows, lhs in chunks:  # (rows, K) pieces of the window (or band) matrix
+        np.matmul(lhs, matrix.T, out=out[rows])
+        if separate_bias is not None:
+            out[rows] += separate_bias  # while this piece of the output is still in cache
+        if relu:
+            relu_inplace(out[rows])
+        built += 1
+    y = y_2d.reshape(n, oh, ow, weight.shape[0]).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
     if built == 1 and not full_correlation_pays(cache):  # small: kept, backward needs no rebuild
-        cache.columns = chunk
+        cache.columns = lhs
+    if cache.block:
+        cache.matrix = matrix
     return y, cache
+
+
+def _forward_route(cache: ConvCache, bias):
+    """The forward GEMM ``lhs @ matrix.T`` of this layer's route: ``(matrix, chunks, bias)``.
+
+    ``matrix`` holds the weights as rows; ``chunks`` yields ``(row slice, lhs)``; ``bias`` is
+    what the caller still adds to the product (None where ``matrix`` carries it as a column
+    that meets a column of ones in ``lhs``).
+    """
+    x, kernel, stride, out_hw = cache.source, cache.weight.shape[2:], cache.stride, cache.out_hw
+    if cache.block:
+        chunks = band_chunks(pad_channels_last(x, cache.pads), kernel, stride, out_hw, cache.block)
+        return band_weights(cache.weight, bias, cache.block, stride), chunks, None
+    if cache.transposed:
+        chunks = transposed_chunks(x, kernel, stride, cache.pads, out_hw)
+        return _weight_with_bias(cache.weight, bias), ((rows, chunk.T) for rows, chunk in chunks), None
+    chunks = column_chunks(pad_channels_last(x, cache.pads), kernel, stride, out_hw)
+    return weight_rows(cache.weight), chunks, bias
 
 
 def _weight_with_bias(weight, bias):
@@ -154,38 +173,50 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     dweight : ndarray (O, C, KH, KW)
     dbias : ndarray (O,) or None
     """
-    out_channels, c, kh, kw = cache.weight.shape
+    out_channels = cache.weight.shape[0]
     dy_2d = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O), free if channels-last
-    dx = dbias = None
-    if cache.transposed:
-        dweight_bias = np.zeros((out_channels, c * kh * kw + 1), dtype=dy_2d.dtype)  # last column: db
-        for rows, columns in _kept_or_rebuilt(cache):
-            dweight_bias += dy_2d[rows].T @ columns.T
-        dweight = dweight_bias[:, :-1].reshape(cache.weight.shape)  # (O, C, KH, KW)
-        if cache.has_bias:
-            dbias = np.ascontiguousarray(dweight_bias[:, -1])
-    elif full_correlation_pays(cache):
+    dx = None
+    if full_correlation_pays(cache):
         dx, dweight = backward_full_correlation(dy_2d, cache, need_input_grad)
+        dbias = _bias_grad(dy_2d) if cache.has_bias else None
     else:
-        dweight_rows = np.zeros((out_channels, kh * kw * c), dtype=dy_2d.dtype)  # (O, KH*KW*C)
-        for rows, columns in _kept_or_rebuilt(cache):
-            dweight_rows += dy_2d[rows].T @ columns
-        dweight = dweight_rows.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)
-    if cache.has_bias and not cache.transposed:  # a matrix-vector product: faster than .sum(axis=0)
-        dbias = np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
+        dy_rows = dy_2d.reshape(-1, out_channels * (cache.block or 1))  # (N*OH*OW/B, B*O) on the band route
+        dmatrix = None
+        for rows, lhs in _kept_or_rebuilt(cache):
+            product = dy_rows[rows].T @ lhs  # the gradient of the forward's weight matrix (one chunk's part)
+            if dmatrix is None:
+                dmatrix = product
+            else:
+                dmatrix += product
+        dweight, dbias = _weight_grads(dmatrix, dy_2d, cache)
     if need_input_grad and dx is None:
         dx = input_grad(dy_2d, cache)
     return dx, np.ascontiguousarray(dweight), dbias
 
 
+def _weight_grads(dmatrix, dy_2d, cache: ConvCache):
+    """``(dweight, dbias)`` from the gradient of the route's weight matrix (see _forward_route)."""
+    out_channels, c, kh, kw = cache.weight.shape
+    if cache.block:
+        dweight, dbias = band_weight_grad(dmatrix, cache.weight.shape, cache.block, cache.stride)
+    elif cache.transposed:  # (O, C*KH*KW + 1), the last column is db
+        dweight, dbias = dmatrix[:, :-1].reshape(cache.weight.shape), np.ascontiguousarray(dmatrix[:, -1])
+    else:  # (O, KH*KW*C)
+        dweight = dmatrix.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2)  # (O, C, KH, KW)
+        dbias = _bias_grad(dy_2d)
+    return dweight, (dbias if cache.has_bias else None)
+
+
+def _bias_grad(dy_2d):
+    """Column sums of (rows, O) as a matrix-vector product: faster than ``.sum(axis=0)``."""
+    return np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
+
+
 def _kept_or_rebuilt(cache: ConvCache):
-    """The forward pass's window matrix as ``(row slice, matrix)`` chunks: kept, or built again."""
+    """The forward GEMM's left matrix as ``(row slice, lhs)`` chunks: kept, or built again."""
     if cache.columns is not None:
         return [(slice(None), cache.columns)]
-    kernel = cache.weight.shape[2:]
-    if cache.transposed:
-        return transposed_chunks(cache.source, kernel, cache.stride, cache.pads, cache.out_hw)
-    return column_chunks(pad_channels_last(cache.source, cache.pads), kernel, cache.stride, cache.out_hw)
+    return _forward_route(cache, None)[1]
 
 
 def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):

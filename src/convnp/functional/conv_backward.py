@@ -3,6 +3,8 @@
 ``dx`` is the window-matrix gradient ``dX_col = dY @ W2`` folded back onto the image. Which way
 of computing it is fastest depends on the layer's shape (measurements in benchmarks/RESULTS.md):
 
+* the band route (few channels and filters, :mod:`.conv_band`): ``dX_band = dY @ W_band.T``,
+  added back band by band;
 * few input channels: one GEMM for ``dX_col``, then a scatter-add per kernel offset;
 * stride 1, padding that keeps ``dy`` near the input's size ('same'): ``dx`` is a full
   correlation of ``dy`` with the flipped kernel, one GEMM over ``dy``'s window matrix, which
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import buffers
+from .conv_band import band_input_grad
 from .windows import column_chunks, crop_to_nchw, offset_slice, scatter_add_windows, window_view
 
 if TYPE_CHECKING:
@@ -46,7 +49,11 @@ def input_grad(dy_2d, cache: ConvCache):
     out_channels, _, kh, kw = cache.weight.shape
     oh, ow = cache.out_hw
     padded_width = cache.padded_shape[2]
-    if c < FEW_CHANNELS:
+    if cache.block:
+        dy_band = dy_2d.reshape(-1, cache.block * out_channels)  # (N*OH*OW/B, B*O)
+        grad_padded = band_input_grad(dy_band, cache.matrix, cache.padded_shape, (kh, kw), cache.stride,
+                                      cache.out_hw, cache.block)
+    elif c < FEW_CHANNELS:
         dcolumns = dy_2d @ weight_rows(cache.weight)  # (N*OH*OW, KH*KW*C)
         grad_windows = dcolumns.reshape(n, oh, ow, kh, kw, c)
         grad_padded = scatter_add_windows(grad_windows, cache.padded_shape, cache.stride)
@@ -92,10 +99,12 @@ def _input_grad_rows(dy_2d, cache: ConvCache):
 
 
 def full_correlation_pays(cache: ConvCache) -> bool:
-    """Stride 1, many channels, and ``dy`` padded to the input's size is not much larger."""
+    """Not the band route, stride 1, many channels, and ``dy`` padded to the input's size is not
+    much larger."""
     n, c, h, w = cache.x_shape
     oh, ow = cache.out_hw
-    return c >= FEW_CHANNELS and cache.stride == (1, 1) and h * w <= FULL_DX_MAX_GROWTH * oh * ow
+    small_growth = h * w <= FULL_DX_MAX_GROWTH * oh * ow
+    return cache.block is None and c >= FEW_CHANNELS and cache.stride == (1, 1) and small_growth
 
 
 def backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):

@@ -1,0 +1,160 @@
+"""Convolution by bands of outputs: the route for layers with few channels and few filters.
+
+A block of B neighbouring outputs along a row reads KH input rows of ``SPAN = (B-1)*SW + KW``
+pixels each. Write those KH*SPAN pixels as one row of a band matrix ``X_band``, and the
+weights as a banded (Toeplitz) matrix ``W_band`` of shape (KH*SPAN*C, B*O)::
+
+    W_band[(p, s, c), (t, o)] = w[o, c, p, s - t*SW]   if 0 <= s - t*SW < KW, else 0
+    Y[(n, i, b), (t, o)] = sum_{p, s, c} X_band[(n, i, b), (p, s, c)] * W_band[(p, s, c), (t, o)]
+
+``Y``'s row (n, i, b) and column (t, o) are output (n, i, j = b*B + t, o): Y is the output in
+channels-last order, as (N*OH*OW/B, B*O). Backward follows from the matrix form::
+
+    dW_band = X_band.T @ dY      dw[o, c, p, q] = sum_t dW_band[(p, t*SW + q, c), (t, o)]
+    dX_band = dY @ W_band.T      (each row added back onto the KH*SPAN pixels it was read from)
+
+Against the window matrix of :mod:`.conv` (KH*KW*C numbers per output), ``X_band`` holds
+KH*SPAN*C/B per output (5x5 kernel, B = 8: 7.5*C instead of 25*C) and its rows are KH runs of
+SPAN*C contiguous numbers, copied one run at a time; the GEMM multiplies SPAN/KW times as many
+numbers, the zeros of the band included. That pays where the copy costs more than the
+multiplies: few input channels and few filters (:func:`band_block` decides).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import buffers
+from .windows import images_per_chunk
+
+BLOCKS = range(2, 17)  # outputs per band considered (those that divide the output width)
+COPY_MACS = 32  # multiply-adds that cost as much as copying one number of a window matrix
+RUN_MACS = 128  # ... as starting one run of the band copy (fitted to benchmarks/RESULTS.md)
+
+
+def band_block(weight_shape, stride, out_hw) -> int | None:
+    """Outputs per band for this convolution, or None where the window-matrix route is faster.
+
+    Per output, kernel row and input channel, a band of B outputs copies ``KW - SPAN/B`` fewer
+    numbers than the window matrix, in 1/(B*C) runs, and does ``O*(SPAN - KW)`` more
+    multiply-adds. Counted in multiply-adds, the gain is::
+
+        COPY_MACS * (KW - SPAN/B) - O * (SPAN - KW) - RUN_MACS / (B*C)
+
+    The block with the largest positive gain is used. On the zoo's layers this picks B = 6 for
+    a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x faster, forward + backward), and the window
+    matrix for every 3x3 conv with 32 or more filters (where a band is 10-30% slower).
+    """
+    out_channels, c, _, kw = weight_shape
+    best, best_gain = None, 0.0
+    for block in BLOCKS:
+        if out_hw[1] % block:
+            continue
+        span = (block - 1) * stride[1] + kw
+        gain = COPY_MACS * (kw - span / block) - out_channels * (span - kw) - RUN_MACS / (block * c)
+        if gain > best_gain:
+            best, best_gain = block, gain
+    return best
+
+
+def band_weights(weight, bias, block, stride):
+    """The banded weight matrix as rows, ``W_band.T`` with the bias as one more column:
+    shape (B*O, KH*SPAN*C + 1); see the module docstring. ``bias`` may be None (zeros)."""
+    out_channels, c, kh, kw = weight.shape
+    span = (block - 1) * stride[1] + kw
+    matrix = np.zeros((block, out_channels, kh * span * c + 1), weight.dtype)  # (B, O, KH*SPAN*C + 1)
+    band = matrix[:, :, :-1].reshape(block, out_channels, kh, span, c)  # (B, O, KH, SPAN, C) view
+    for t in range(block):
+        band[t, :, :, t * stride[1]:t * stride[1] + kw] = weight.transpose(0, 2, 3, 1)  # (O, KH, KW, C)
+    if bias is not None:
+        matrix[:, :, -1] = bias
+    return matrix.reshape(block * out_channels, -1)
+
+
+def band_weight_grad(dmatrix, weight_shape, block, stride):
+    """Adjoint of :func:`band_weights`: sum each weight's B copies in ``dmatrix``
+    (B*O, KH*SPAN*C + 1). Returns ``dweight`` (O, C, KH, KW) and ``dbias`` (O,)."""
+    out_channels, c, kh, kw = weight_shape
+    span = (block - 1) * stride[1] + kw
+    dmatrix = dmatrix.reshape(block, out_channels, -1)  # (B, O, KH*SPAN*C + 1)
+    band = dmatrix[:, :, :-1].reshape(block, out_channels, kh, span, c)  # (B, O, KH, SPAN, C)
+    dweight = np.zeros((out_channels, kh, kw, c), dmatrix.dtype)  # (O, KH, KW, C)
+    for t in range(block):
+        dweight += band[t, :, :, t * stride[1]:t * stride[1] + kw]
+    return dweight.transpose(0, 3, 1, 2), dmatrix[:, :, -1].sum(axis=0)  # (O, C, KH, KW), (O,)
+
+
+def _band_rows(padded, kernel, stride, out_hw, block):
+    """View of ``padded`` (N, Hp, Wp, C) as pixel runs (N, OH, OW/B, KH): item ``[n, i, b, p]`` is
+    the SPAN*C numbers from ``padded[n, i*SH + p, b*B*SW]`` on, one opaque (void) value."""
+    n, _, _, c = padded.shape
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    span = (block - 1) * sw + kw
+    run = np.dtype((np.void, span * c * padded.itemsize))
+    step_n, step_y, step_x, _ = padded.strides
+    shape, strides = (n, oh, ow // block, kh), (step_n, step_y * sh, step_x * sw * block, step_y)
+    view = np.ndarray(shape, run, buffer=padded, strides=strides)  # (N, OH, OW/B, KH) runs
+    view.flags.writeable = False
+    return view
+
+
+def band_chunks(padded, kernel, stride, out_hw, block):
+    """Yield ``(row slice, X_band)`` for consecutive chunks of images.
+
+    Each ``X_band`` is (images*OH*OW/B, KH*SPAN*C + 1), its last column ones (for the bias
+    column of :func:`band_weights`); the row slice says which rows of the whole band matrix
+    (and of ``Y`` as (N*OH*OW/B, B*O)) it holds. ``padded`` (N, Hp, Wp, C) must be C-contiguous.
+    """
+    n, _, _, c = padded.shape
+    runs = _band_rows(padded, kernel, stride, out_hw, block)  # (N, OH, OW/B, KH) runs of SPAN*C
+    rows_per_image = runs.shape[1] * runs.shape[2]
+    row_size = kernel[0] * runs.itemsize // padded.itemsize + 1  # KH*SPAN*C + 1
+    step = images_per_chunk(n, rows_per_image * row_size * padded.itemsize)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        band = buffers.empty(((stop - start) * rows_per_image, row_size), padded.dtype)
+        band[:, :-1].view(runs.dtype).reshape(runs[start:stop].shape)[...] = runs[start:stop]  # the copy
+        band[:, -1] = 1
+        yield slice(start * rows_per_image, stop * rows_per_image), band
+
+
+def band_input_grad(dy_band, matrix, padded_shape, kernel, stride, out_hw, block):
+    """The padded input gradient (N, Hp, Wp, C) from ``dY`` as (N*OH*OW/B, B*O).
+
+    ``dX_band = dY @ W_band.T`` chunk by chunk of images (``matrix`` is :func:`band_weights`'s
+    (B*O, KH*SPAN*C + 1); its bias column gets no gradient), each row added back onto the
+    pixels it was copied from.
+    """
+    n = padded_shape[0]
+    rows_per_image = dy_band.shape[0] // n
+    weights = matrix[:, :-1]  # (B*O, KH*SPAN*C)
+    grad_padded = buffers.zeros(padded_shape, dy_band.dtype)  # (N, Hp, Wp, C)
+    step = images_per_chunk(n, rows_per_image * weights.shape[1] * dy_band.itemsize)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        dband = dy_band[start * rows_per_image:stop * rows_per_image] @ weights  # (rows, KH*SPAN*C)
+        _scatter_add_bands(dband, grad_padded[start:stop], kernel, stride, out_hw, block)
+    return grad_padded
+
+
+def _scatter_add_bands(dband, grad_padded, kernel, stride, out_hw, block):
+    """Add ``dX_band`` (images*OH*OW/B, KH*SPAN*C) onto ``grad_padded`` (images, Hp, Wp, C).
+
+    Neighbouring bands overlap by SPAN - B*SW pixels, so each band row is cut into pieces B*SW
+    wide: piece k of all bands lands on disjoint pixels and takes one strided add (KH * pieces
+    adds in all, not KH * OW/B).
+    """
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    images, hp, wp, c = grad_padded.shape
+    span, bands, width = (block - 1) * sw + kw, ow // block, block * sw
+    if (oh - 1) * sh + kh > hp or (ow - 1) * sw + kw > wp or ow % block:  # as_strided must stay inside
+        raise ValueError(f"band_input_grad: {out_hw} outputs in bands of {block} do not fit {(hp, wp)}")
+    dband = dband.reshape(images, oh, bands, kh, span, c)  # (n, OH, OW/B, KH, SPAN, C)
+    step_n, step_y, step_x, step_c = grad_padded.strides
+    for p in range(kh):
+        for start in range(0, span, width):
+            size = min(width, span - start)
+            target = as_strided(grad_padded[:, p:, start:], (images, oh, bands, size, c),
+                                (step_n, step_y * sh, step_x * width, step_x, step_c))
+            target += dband[:, :, :, p, start:start + size]  # (n, OH, OW/B, size, C)

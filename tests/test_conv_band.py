@@ -1,0 +1,104 @@
+"""The band route of Conv2d (functional/conv_band.py): its pieces, its choice, and its gradients.
+
+The whole layer is checked against torch on every route in test_conv.py (``CONV_ROUTES``); here
+each piece is checked against its definition, and the rule that picks the route is pinned.
+"""
+
+import numpy as np
+import pytest
+
+import convnp as cn
+from convnp.functional import conv_band, windows
+from convnp.functional.conv_band import band_block, band_chunks, band_weight_grad, band_weights
+from helpers import CONV_ROUTES, use_conv_route
+
+# kernel, stride, block, output width: pieces of 1, 2 and 3 per band row, a stride wider than the
+# kernel (gaps between a band's windows), a rectangular kernel
+GEOMETRIES = [((5, 5), (1, 1), 4, 8), ((5, 5), (1, 1), 2, 6), ((3, 3), (1, 1), 3, 6),
+              ((2, 2), (3, 3), 2, 4), ((3, 2), (2, 1), 5, 5), ((1, 4), (1, 2), 3, 3)]
+
+
+def _band_matrix(padded, kernel, stride, out_hw, block):
+    return np.concatenate([band for _, band in band_chunks(padded, kernel, stride, out_hw, block)])
+
+
+@pytest.mark.parametrize("kernel, stride, block, ow", GEOMETRIES, ids=str)
+def test_band_matrix_rows_are_the_windows_of_a_band(kernel, stride, block, ow):
+    """Row (n, i, b) holds KH runs of SPAN pixels from (i*SH + p, b*B*SW) on, then a one."""
+    rng = np.random.default_rng(0)
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, span, c = 3, (block - 1) * sw + kw, 2
+    padded = rng.standard_normal((2, (oh - 1) * sh + kh, (ow - 1) * sw + kw, c))  # (N, Hp, Wp, C)
+    matrix = _band_matrix(padded, kernel, stride, (oh, ow), block)
+    assert matrix.shape == (2 * oh * (ow // block), kh * span * c + 1)
+    for row, (n, i, b) in enumerate(np.ndindex(2, oh, ow // block)):
+        x0 = b * block * sw
+        expected = padded[n, i * sh:i * sh + kh, x0:x0 + span].ravel()  # (KH, SPAN, C)
+        np.testing.assert_array_equal(matrix[row], np.append(expected, 1.0))
+
+
+@pytest.mark.parametrize("kernel, stride, block, ow", GEOMETRIES, ids=str)
+def test_band_input_grad_is_the_adjoint_of_the_band_copy(kernel, stride, block, ow, monkeypatch):
+    """<band(x) @ W.T, dY> == <x, band_input_grad(dY)>, also chunk by chunk of images."""
+    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
+    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
+    rng = np.random.default_rng(1)
+    (kh, kw), (sh, sw), oh, c, o = kernel, stride, 2, 3, 2
+    padded = rng.standard_normal((3, (oh - 1) * sh + kh + 1, (ow - 1) * sw + kw + 1, c))  # spare row, column
+    weight = rng.standard_normal((o, c, kh, kw))
+    matrix = band_weights(weight, None, block, stride)  # (B*O, KH*SPAN*C + 1)
+    dy_band = rng.standard_normal((3 * oh * (ow // block), block * o))
+    y_band = _band_matrix(padded, kernel, stride, (oh, ow), block) @ matrix.T
+    grad = conv_band.band_input_grad(dy_band, matrix, padded.shape, kernel, stride, (oh, ow), block)
+    np.testing.assert_allclose(np.sum(y_band * dy_band), np.sum(padded * grad), rtol=1e-12)
+    assert not grad[:, :, -1].any() and not grad[:, -1].any()  # the spare pixels read nothing
+
+
+@pytest.mark.parametrize("block, stride", [(1, (1, 1)), (4, (1, 1)), (3, (2, 3))])
+def test_band_weight_grad_is_the_adjoint_of_band_weights(block, stride):
+    rng = np.random.default_rng(2)
+    weight, bias = rng.standard_normal((3, 2, 4, 5)), rng.standard_normal(3)
+    matrix = band_weights(weight, bias, block, stride)
+    dmatrix = rng.standard_normal(matrix.shape)
+    dweight, dbias = band_weight_grad(dmatrix, weight.shape, block, stride)
+    np.testing.assert_allclose(np.sum(matrix * dmatrix), np.sum(weight * dweight) + np.sum(bias * dbias),
+                               rtol=1e-12)
+    assert np.count_nonzero(matrix[:, :-1]) == block * weight.size  # each weight B times, zeros elsewhere
+
+
+@pytest.mark.parametrize("weight_shape, out_hw, block", [
+    ((8, 1, 5, 5), (24, 24), 6),  # seed002's first conv
+    ((16, 8, 5, 5), (8, 8), 4),  # seed002's second conv
+    ((6, 1, 5, 5), (28, 28), 7),  # LeNet-5's first conv
+    ((32, 3, 3, 3), (32, 32), None),  # cifar-small's convs: many filters, 3x3
+    ((32, 32, 3, 3), (32, 32), None),
+    ((64, 64, 3, 3), (8, 8), None),
+    ((8, 1, 5, 5), (17, 17), None),  # no block from 2 to 16 divides 17
+    ((8, 1, 5, 5), (1, 1), None),
+])
+def test_band_block_picks_bands_for_few_filters_only(weight_shape, out_hw, block):
+    """The measured choice (benchmarks/RESULTS.md): bands pay for few channels and filters."""
+    assert band_block(weight_shape, (1, 1), out_hw) == block
+
+
+@pytest.mark.parametrize("route", CONV_ROUTES)
+@pytest.mark.parametrize("config", [dict(in_channels=2, out_channels=3, kernel_size=3, padding=1),
+                                    dict(in_channels=1, out_channels=2, kernel_size=(2, 3), stride=(2, 1)),
+                                    dict(in_channels=3, out_channels=2, kernel_size=2, padding="same",
+                                         bias=False)], ids=str)
+def test_gradcheck_on_every_route(route, config, monkeypatch):
+    use_conv_route(monkeypatch, route)
+    layer = cn.Conv2d(**config, dtype=np.float64, rng=0)
+    x = np.random.default_rng(3).standard_normal((2, config["in_channels"], 5, 6))
+    assert cn.gradcheck(layer, x) is True
+
+
+def test_band_route_keeps_float32_and_skips_dx(monkeypatch):
+    use_conv_route(monkeypatch, "band-wide")
+    rng = np.random.default_rng(4)
+    layer = cn.Conv2d(1, 4, 5, rng=0)
+    layer.need_input_grad = False
+    y = layer(rng.standard_normal((3, 1, 12, 12)).astype(np.float32))
+    dx = layer.backward(np.ones_like(y))
+    assert dx is None and y.dtype == layer.weight.grad.dtype == layer.bias.grad.dtype == np.float32
+    np.testing.assert_allclose(layer.bias.grad, np.full(4, 3 * 8 * 8), rtol=1e-6)
