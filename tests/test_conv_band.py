@@ -38,19 +38,22 @@ def test_band_matrix_rows_are_the_windows_of_a_band(kernel, stride, block, ow):
 
 
 @pytest.mark.parametrize("kernel, stride, block, ow", GEOMETRIES, ids=str)
-def test_band_input_grad_is_the_adjoint_of_the_band_copy(kernel, stride, block, ow, monkeypatch):
-    """<band(x) @ W.T, dY> == <x, band_input_grad(dY)>, also chunk by chunk of images."""
+@pytest.mark.parametrize("whole_rows", [False, True], ids=["bands", "whole rows"])
+def test_band_input_grad_is_the_adjoint_of_the_band_copy(kernel, stride, block, ow, whole_rows, monkeypatch):
+    """<band(x) @ W.T, dY> == <x, band_input_grad(dY)>, also chunk by chunk of images, with dx
+    in the forward's bands or in bands as wide as the output row."""
     monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
     monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
+    monkeypatch.setattr(conv_band, "WHOLE_ROW_DX_MAX_GROWTH", 1e9 if whole_rows else 0.0)
     rng = np.random.default_rng(1)
     (kh, kw), (sh, sw), oh, c, o = kernel, stride, 2, 3, 2
     padded = rng.standard_normal((3, (oh - 1) * sh + kh + 1, (ow - 1) * sw + kw + 1, c))  # spare row, column
     weight = rng.standard_normal((o, c, kh, kw))
+    dy_2d = rng.standard_normal((3 * oh * ow, o))  # (N*OH*OW, O)
     matrix = band_weights(weight, None, block, stride)  # (B*O, KH*SPAN*C + 1)
-    dy_band = rng.standard_normal((3 * oh * (ow // block), block * o))
-    y_band = _band_matrix(padded, kernel, stride, (oh, ow), block) @ matrix.T
-    grad = conv_band.band_input_grad(dy_band, matrix, padded.shape, kernel, stride, (oh, ow), block)
-    np.testing.assert_allclose(np.sum(y_band * dy_band), np.sum(padded * grad), rtol=1e-12)
+    y_band = _band_matrix(padded, kernel, stride, (oh, ow), block) @ matrix.T  # (N*OH*OW/B, B*O)
+    grad = conv_band.band_input_grad(dy_2d, weight, padded.shape, stride, (oh, ow), block)
+    np.testing.assert_allclose(np.sum(y_band.ravel() * dy_2d.ravel()), np.sum(padded * grad), rtol=1e-12)
     assert not grad[:, :, -1].any() and not grad[:, -1].any()  # the spare pixels read nothing
 
 

@@ -69,7 +69,6 @@ class ConvCache:
     out_hw: tuple
     has_bias: bool
     block: int | None = None  # outputs per band on the band route (:mod:`.conv_band`), else None
-    matrix: np.ndarray | None = None  # the band route's weight matrix (B*O, KH*SPAN*C + 1)
 
     @property
     def padded_shape(self):  # channels-last (N, Hp, Wp, C)
@@ -125,8 +124,6 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
     y = y_2d.reshape(n, oh, ow, weight.shape[0]).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
     if built == 1 and not full_correlation_pays(cache):  # small: kept, backward needs no rebuild
         cache.columns = lhs
-    if cache.block:
-        cache.matrix = matrix
     return y, cache
 
 

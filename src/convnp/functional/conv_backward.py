@@ -50,9 +50,8 @@ def input_grad(dy_2d, cache: ConvCache):
     oh, ow = cache.out_hw
     padded_width = cache.padded_shape[2]
     if cache.block:
-        dy_band = dy_2d.reshape(-1, cache.block * out_channels)  # (N*OH*OW/B, B*O)
-        grad_padded = band_input_grad(dy_band, cache.matrix, cache.padded_shape, (kh, kw), cache.stride,
-                                      cache.out_hw, cache.block)
+        grad_padded = band_input_grad(dy_2d, cache.weight, cache.padded_shape, cache.stride, cache.out_hw,
+                                      cache.block)
     elif c < FEW_CHANNELS:
         dcolumns = dy_2d @ weight_rows(cache.weight)  # (N*OH*OW, KH*KW*C)
         grad_windows = dcolumns.reshape(n, oh, ow, kh, kw, c)

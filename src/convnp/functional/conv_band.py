@@ -31,6 +31,7 @@ from .windows import images_per_chunk
 BLOCKS = range(2, 17)  # outputs per band considered (those that divide the output width)
 COPY_MACS = 32  # multiply-adds that cost as much as copying one number of a window matrix
 RUN_MACS = 128  # ... as starting one run of the band copy (fitted to benchmarks/RESULTS.md)
+WHOLE_ROW_DX_MAX_GROWTH = 2.0  # dx in whole-row bands while that costs at most this many times the multiplies
 
 
 def band_block(weight_shape, stride, out_hw) -> int | None:
@@ -119,42 +120,62 @@ def band_chunks(padded, kernel, stride, out_hw, block):
         yield slice(start * rows_per_image, stop * rows_per_image), band
 
 
-def band_input_grad(dy_band, matrix, padded_shape, kernel, stride, out_hw, block):
-    """The padded input gradient (N, Hp, Wp, C) from ``dY`` as (N*OH*OW/B, B*O).
+def band_input_grad(dy_2d, weight, padded_shape, stride, out_hw, block):
+    """The padded input gradient (N, Hp, Wp, C) of the band route.
 
-    ``dX_band = dY @ W_band.T`` chunk by chunk of images (``matrix`` is :func:`band_weights`'s
-    (B*O, KH*SPAN*C + 1); its bias column gets no gradient), each row added back onto the
-    pixels it was copied from.
+    Kernel row by kernel row p: ``dX_p = dY @ W_p`` with ``W_p`` the (B*O, SPAN*C) rows of the
+    band weights that read kernel row p, each row of ``dX_p`` added back onto the SPAN pixels
+    it was copied from. Where one band as wide as the whole output row costs at most
+    ``WHOLE_ROW_DX_MAX_GROWTH`` times the multiplies, that is used instead: bands then never
+    overlap, and each add covers whole image rows (seed002's second conv: 1.34 -> 1.03 ms).
+
+    Parameters
+    ----------
+    dy_2d : ndarray (N*OH*OW, O), rows in channels-last order
+    weight : ndarray (O, C, KH, KW)
+    padded_shape : (N, Hp, Wp, C); stride, out_hw : (int, int); block : the forward's B
     """
-    n = padded_shape[0]
-    rows_per_image = dy_band.shape[0] // n
-    weights = matrix[:, :-1]  # (B*O, KH*SPAN*C)
-    grad_padded = buffers.zeros(padded_shape, dy_band.dtype)  # (N, Hp, Wp, C)
-    step = images_per_chunk(n, rows_per_image * weights.shape[1] * dy_band.itemsize)
+    out_channels, c, kh, kw = weight.shape
+    (oh, ow), sw, n = out_hw, stride[1], padded_shape[0]
+    if (ow - 1) * sw + kw <= WHOLE_ROW_DX_MAX_GROWTH * ((block - 1) * sw + kw):
+        block = ow
+    span = (block - 1) * sw + kw
+    # (B*O, KH, SPAN*C): kernel_rows[:, p] is W_p
+    kernel_rows = band_weights(weight, None, block, stride)[:, :-1].reshape(-1, kh, span * c)
+    dy_band = dy_2d.reshape(-1, block * out_channels)  # (N*OH*OW/B, B*O)
+    grad_padded = buffers.zeros(padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
+    rows_per_image = oh * (ow // block)
+    step = images_per_chunk(n, rows_per_image * kh * span * c * dy_2d.itemsize)
+    product = buffers.empty((min(step, n) * rows_per_image, span * c), dy_2d.dtype)  # (rows, SPAN*C)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        dband = dy_band[start * rows_per_image:stop * rows_per_image] @ weights  # (rows, KH*SPAN*C)
-        _scatter_add_bands(dband, grad_padded[start:stop], kernel, stride, out_hw, block)
+        rows = slice(start * rows_per_image, stop * rows_per_image)
+        for p in range(kh):
+            dx_p = product[:rows.stop - rows.start]
+            np.matmul(dy_band[rows], kernel_rows[:, p], out=dx_p)  # (rows, SPAN*C)
+            _scatter_add_bands(dx_p, grad_padded[start:stop, p:], stride, out_hw, block)
     return grad_padded
 
 
-def _scatter_add_bands(dband, grad_padded, kernel, stride, out_hw, block):
-    """Add ``dX_band`` (images*OH*OW/B, KH*SPAN*C) onto ``grad_padded`` (images, Hp, Wp, C).
+def _scatter_add_bands(dx_p, grad_rows, stride, out_hw, block):
+    """Add one kernel row's ``dX_p`` (images*OH*OW/B, SPAN*C) onto ``grad_rows`` (images,
+    Hp - p, Wp, C): row (n, i, b) onto the SPAN pixels from ``[n, i*SH, b*B*SW]`` on.
 
-    Neighbouring bands overlap by SPAN - B*SW pixels, so each band row is cut into pieces B*SW
-    wide: piece k of all bands lands on disjoint pixels and takes one strided add (KH * pieces
-    adds in all, not KH * OW/B).
+    Neighbouring bands overlap by SPAN - B*SW pixels, so with several bands per row each band
+    is cut into pieces B*SW wide: piece k of all bands lands on disjoint pixels and takes one
+    strided add (ceil(SPAN / (B*SW)) adds, not OW/B).
     """
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
-    images, hp, wp, c = grad_padded.shape
-    span, bands, width = (block - 1) * sw + kw, ow // block, block * sw
-    if (oh - 1) * sh + kh > hp or (ow - 1) * sw + kw > wp or ow % block:  # as_strided must stay inside
-        raise ValueError(f"band_input_grad: {out_hw} outputs in bands of {block} do not fit {(hp, wp)}")
-    dband = dband.reshape(images, oh, bands, kh, span, c)  # (n, OH, OW/B, KH, SPAN, C)
-    step_n, step_y, step_x, step_c = grad_padded.strides
-    for p in range(kh):
-        for start in range(0, span, width):
-            size = min(width, span - start)
-            target = as_strided(grad_padded[:, p:, start:], (images, oh, bands, size, c),
-                                (step_n, step_y * sh, step_x * width, step_x, step_c))
-            target += dband[:, :, :, p, start:start + size]  # (n, OH, OW/B, size, C)
+    (sh, sw), (oh, ow) = stride, out_hw
+    images, _, wp, c = grad_rows.shape
+    span, bands = dx_p.shape[1] // c, ow // block
+    width = block * sw if bands > 1 else span
+    if (oh - 1) * sh >= grad_rows.shape[1] or (bands - 1) * block * sw + span > wp:  # as_strided stays inside
+        raise ValueError(f"band_input_grad: {out_hw} outputs in bands of {block} do not fit "
+                         f"{grad_rows.shape}")
+    dx_p = dx_p.reshape(images, oh, bands, span, c)  # (n, OH, OW/B, SPAN, C)
+    step_n, step_y, step_x, step_c = grad_rows.strides
+    for start in range(0, span, width):
+        size = min(width, span - start)
+        target = as_strided(grad_rows[:, :, start:], (images, oh, bands, size, c),
+                            (step_n, step_y * sh, step_x * width, step_x, step_c))
+        target += dx_p[:, :, :, start:start + size]  # (n, OH, OW/B, size, C)
