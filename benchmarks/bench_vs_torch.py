@@ -94,9 +94,9 @@ def profile(net, batch_size, steps=20):
         for phase, name in enumerate(("forward", "backward")):
             original = getattr(layer, name)
 
-            def wrapped(arg, original=original, slot=(layer_index, phase)):
+            def wrapped(arg, original=original, slot=(layer_index, phase), **options):  # relu=True
                 start = time.perf_counter()
-                result = original(arg)
+                result = original(arg, **options)
                 times[slot[0]][slot[1]] += time.perf_counter() - start
                 return result
 
