@@ -105,3 +105,10 @@ def test_band_route_keeps_float32_and_skips_dx(monkeypatch):
     dx = layer.backward(np.ones_like(y))
     assert dx is None and y.dtype == layer.weight.grad.dtype == layer.bias.grad.dtype == np.float32
     np.testing.assert_allclose(layer.bias.grad, np.full(4, 3 * 8 * 8), rtol=1e-6)
+
+
+def test_band_input_grad_refuses_an_image_too_small_for_its_bands():
+    """A wrong padded shape must raise before any strided write could leave the array."""
+    weight, dy_2d = np.ones((2, 1, 5, 5)), np.ones((1 * 4 * 8, 2))  # (N*OH*OW, O) for 4x8 outputs
+    with pytest.raises(ValueError, match=r"band_input_grad: \(4, 8\) outputs in bands of \d+ do not fit"):
+        conv_band.band_input_grad(dy_2d, weight, (1, 8, 10, 1), (1, 1), (4, 8), 4)  # needs width 12

@@ -130,19 +130,26 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
 def _forward_route(cache: ConvCache, bias):
     """The forward GEMM ``lhs @ matrix.T`` of this layer's route: ``(matrix, chunks, bias)``.
 
-    ``matrix`` holds the weights as rows; ``chunks`` yields ``(row slice, lhs)``; ``bias`` is
-    what the caller still adds to the product (None where ``matrix`` carries it as a column
-    that meets a column of ones in ``lhs``).
+    ``matrix`` holds the weights as rows; ``chunks`` yields ``(row slice, lhs)``
+    (:func:`_route_chunks`); ``bias`` is what the caller still adds to the product (None where
+    ``matrix`` carries it as a column that meets a column of ones in ``lhs``).
     """
+    if cache.block:
+        return band_weights(cache.weight, bias, cache.block, cache.stride), _route_chunks(cache), None
+    if cache.transposed:
+        return _weight_with_bias(cache.weight, bias), _route_chunks(cache), None
+    return weight_rows(cache.weight), _route_chunks(cache), bias
+
+
+def _route_chunks(cache: ConvCache):
+    """``(row slice, lhs)`` pieces of the left matrix of this layer's route, built from the input."""
     x, kernel, stride, out_hw = cache.source, cache.weight.shape[2:], cache.stride, cache.out_hw
     if cache.block:
-        chunks = band_chunks(pad_channels_last(x, cache.pads), kernel, stride, out_hw, cache.block)
-        return band_weights(cache.weight, bias, cache.block, stride), chunks, None
+        return band_chunks(pad_channels_last(x, cache.pads), kernel, stride, out_hw, cache.block)
     if cache.transposed:
         chunks = transposed_chunks(x, kernel, stride, cache.pads, out_hw)
-        return _weight_with_bias(cache.weight, bias), ((rows, chunk.T) for rows, chunk in chunks), None
-    chunks = column_chunks(pad_channels_last(x, cache.pads), kernel, stride, out_hw)
-    return weight_rows(cache.weight), chunks, bias
+        return ((rows, chunk.T) for rows, chunk in chunks)  # (rows, C*KH*KW + 1) views
+    return column_chunks(pad_channels_last(x, cache.pads), kernel, stride, out_hw)
 
 
 def _weight_with_bias(weight, bias):
@@ -213,7 +220,7 @@ def _kept_or_rebuilt(cache: ConvCache):
     """The forward GEMM's left matrix as ``(row slice, lhs)`` chunks: kept, or built again."""
     if cache.columns is not None:
         return [(slice(None), cache.columns)]
-    return _forward_route(cache, None)[1]
+    return _route_chunks(cache)
 
 
 def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
