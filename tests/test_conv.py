@@ -155,7 +155,7 @@ def test_float64_layer_has_float64_parameters():
 @pytest.mark.parametrize("route, channels",
                          [("windows", 2), ("windows", 6), ("band-narrow", 2), ("band-wide", 6)],
                          ids=["transposed layout", "row layout", "narrow bands", "wide bands"])
-@pytest.mark.parametrize("chunk_bytes", [1, 3000])
+@pytest.mark.parametrize("chunk_bytes", [1, 3000, 40000])  # 40000: chunks of 3 and 2 images (row layout)
 def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_bytes, route, channels):
     """Big batches build the window (or band) matrix in pieces of images; any chunking must agree."""
     from convnp.functional import conv, windows

@@ -149,7 +149,7 @@ def _route_chunks(cache: ConvCache):
     if cache.transposed:
         chunks = transposed_chunks(x, kernel, stride, cache.pads, out_hw)
         return ((rows, chunk.T) for rows, chunk in chunks)  # (rows, C*KH*KW + 1) views
-    return column_chunks(pad_channels_last(x, cache.pads), kernel, stride, out_hw)
+    return column_chunks(x.transpose(0, 2, 3, 1), kernel, stride, out_hw, cache.pads)  # (N, H, W, C) view
 
 
 def _weight_with_bias(weight, bias):

@@ -110,7 +110,8 @@ def backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
     """``dx`` and ``dW`` of a stride-1 convolution from one window matrix of ``dy``.
 
     With ``dy_full`` the output gradient shifted down by KH-1-top rows and right by KW-1-left
-    columns inside zeros of shape (N, H+KH-1, W+KW-1, O), and ``D`` its window matrix
+    columns inside zeros of shape (N, H+KH-1, W+KW-1, O) (never built whole: each chunk of
+    ``D`` pads its own images, :func:`.windows.column_chunks`), and ``D`` its window matrix
     (N*H*W, KH*KW*O)::
 
         dx[n, y, x, c] = sum_{p, q, o} dy_full[n, y + p, x + q, o] * w[o, c, KH-1-p, KW-1-q]
@@ -121,26 +122,20 @@ def backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
     """
     n, c, h, w = cache.x_shape
     out_channels, _, kh, kw = cache.weight.shape
-    dy_full = buffers.zeros((n, h + kh - 1, w + kw - 1, out_channels), dy_2d.dtype)
-    rows = _overlap(h + kh - 1, cache.out_hw[0], kh - 1 - cache.pads[0])
-    cols = _overlap(w + kw - 1, cache.out_hw[1], kw - 1 - cache.pads[2])
     dy_nhwc = dy_2d.reshape(n, *cache.out_hw, out_channels)  # (N, OH, OW, O)
-    dy_full[:, rows[0], cols[0]] = dy_nhwc[:, rows[1], cols[1]]  # (N, H+KH-1, W+KW-1, O)
+    # dy_full's borders: KH-1-top rows above dy, ...; a negative one crops dy instead
+    borders = [k - 1 - pad for k, pad in zip((kh, kh, kw, kw), cache.pads, strict=True)]
+    top, bottom, left, right = (max(0, -border) for border in borders)
+    dy_inside = dy_nhwc[:, top:cache.out_hw[0] - bottom, left:cache.out_hw[1] - right]
+    dy_chunks = column_chunks(dy_inside, (kh, kw), (1, 1), (h, w), [max(0, border) for border in borders])
     flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
     x_2d = cache.source.transpose(0, 2, 3, 1).reshape(n * h * w, c)  # (N*H*W, C), free if channels-last
     dx_2d = buffers.empty((n * h * w, c), dy_2d.dtype) if need_input_grad else None
     dflipped = np.zeros(flipped.shape, dtype=dy_2d.dtype)  # (KH*KW*O, C)
-    for chunk_rows, chunk in column_chunks(dy_full, (kh, kw), (1, 1), (h, w)):
+    for chunk_rows, chunk in dy_chunks:  # D's rows, each chunk padded while in cache
         if need_input_grad:
             np.matmul(chunk, flipped, out=dx_2d[chunk_rows])  # (rows, C)
         dflipped += chunk.T @ x_2d[chunk_rows]
     dweight = dflipped.reshape(kh, kw, out_channels, c)[::-1, ::-1].transpose(2, 3, 0, 1)  # (O, C, KH, KW)
     dx = None if dx_2d is None else dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
     return dx, dweight
-
-
-def _overlap(length, src_length, offset):
-    """Slices ``(dst, src)`` placing ``src[k]`` at ``dst[k + offset]``, clipped to both arrays."""
-    start_dst, start_src = max(offset, 0), max(-offset, 0)
-    size = max(0, min(length - start_dst, src_length - start_src))
-    return slice(start_dst, start_dst + size), slice(start_src, start_src + size)
