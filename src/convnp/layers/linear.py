@@ -56,9 +56,8 @@ class Linear(Layer):
     def backward(self, dy):
         x = self._saved()
         self._check_grad(dy, (x.shape[0], self.out_features))
-        dx, dweight, dbias = F.linear_backward(dy, x, self.weight.data, self.bias is not None,
-                                               self.need_input_grad)
-        np.copyto(self.weight.grad, dweight)
+        dx, _, dbias = F.linear_backward(dy, x, self.weight.data, self.bias is not None,
+                                         self.need_input_grad, dweight_out=self.weight.grad)
         if self.bias is not None:
             np.copyto(self.bias.grad, dbias)
         return dx
