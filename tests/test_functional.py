@@ -148,11 +148,12 @@ def test_max_pool_fast_equals_naive(geometry, values, gather_in_forward, seed):
     shape, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
     x = rng.integers(-1, 2, size=shape).astype(np.float64) if values == "ties" else _random(shape, seed)
-    saved, pooling.GATHER_CHANNELS = pooling.GATHER_CHANNELS, (1 << 30) if gather_in_forward else 0
+    saved = pooling.GATHER_CHANNELS, pooling.TRAINING_GATHER_CHANNELS
+    pooling.GATHER_CHANNELS = pooling.TRAINING_GATHER_CHANNELS = (1 << 30) if gather_in_forward else 0
     try:
         y, cache = F.max_pool2d_forward(x, kernel, stride, padding)
     finally:
-        pooling.GATHER_CHANNELS = saved
+        pooling.GATHER_CHANNELS, pooling.TRAINING_GATHER_CHANNELS = saved
     assert (cache.windows is not None) == gather_in_forward
     np.testing.assert_array_equal(y, F.pool2d_naive(x, kernel, stride, padding, mode="max"))
     dy = rng.standard_normal(y.shape)

@@ -95,6 +95,7 @@ def test_max_pool_routes_the_gradient_to_a_nan_like_torch(monkeypatch, gather_ch
     from convnp.functional import pooling
 
     monkeypatch.setattr(pooling, "GATHER_CHANNELS", gather_channels)
+    monkeypatch.setattr(pooling, "TRAINING_GATHER_CHANNELS", gather_channels)
     x = np.arange(2 * 3 * 6 * 6, dtype=np.float64).reshape(2, 3, 6, 6) % 7
     x[0, 1, 2, 3] = np.nan
     x[1, 2, 0, 0] = np.nan
@@ -123,6 +124,7 @@ def test_max_pool_tiled_windows_route_nan_like_torch(monkeypatch, gather_channel
     from convnp.functional import pooling
 
     monkeypatch.setattr(pooling, "GATHER_CHANNELS", gather_channels)
+    monkeypatch.setattr(pooling, "TRAINING_GATHER_CHANNELS", gather_channels)
     x = np.maximum(np.random.default_rng(2).standard_normal((2, 3, 6, 8)), 0)
     x[0, 1, 2, 3] = np.nan
     x[1, 0, 4, 4] = x[1, 0, 5, 5] = np.nan  # two NaNs in one 2x2 window: the last one gets it
@@ -133,3 +135,27 @@ def test_max_pool_tiled_windows_route_nan_like_torch(monkeypatch, gather_channel
     xt = torch.tensor(x, requires_grad=True)
     torch.nn.functional.max_pool2d(xt, 2).backward(torch.from_numpy(dy))
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [3, 30, 64, 65, 96])
+def test_max_pool_keeps_gathered_windows_only_when_backward_will_use_them(channels):
+    """Training (and few channels always) keeps the gathered window elements instead of the input;
+    eval mode with many channels keeps the input. Either way backward gives the same gradient."""
+    from convnp.functional import pooling
+
+    x = np.random.default_rng(1).standard_normal((2, channels, 4, 6))
+    dy = np.random.default_rng(2).standard_normal((2, channels, 2, 3))
+    grads = []
+    for for_backward in (True, False):
+        y, cache = pooling.max_pool2d_forward(x, 2, for_backward=for_backward)
+        gathered = channels < (pooling.TRAINING_GATHER_CHANNELS if for_backward else pooling.GATHER_CHANNELS)
+        assert (cache.windows is not None) == gathered and (cache.padded is None) == gathered
+        grads.append(pooling.max_pool2d_backward(dy, cache))
+    layer = cn.MaxPool2d(2)
+    layer.forward(x)
+    assert (layer._cache.windows is not None) == (channels < pooling.TRAINING_GATHER_CHANNELS)
+    layer.eval()
+    layer.forward(x)
+    assert (layer._cache.windows is not None) == (channels < pooling.GATHER_CHANNELS)
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_array_equal(grads[0], pooling.pool2d_backward_naive(dy, x, 2, mode="max"))

@@ -60,7 +60,8 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         self._check(x)
-        y, self._cache = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        y, self._cache = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding,
+                                              for_backward=self.training)
         return y
 
     def backward(self, dy):
