@@ -261,12 +261,12 @@ def column_chunks(images, kernel, stride, out_hw, pads=(0, 0, 0, 0)):
     n, h, w, c = images.shape
     rows_per_image = out_hw[0] * out_hw[1]
     step = images_per_chunk(n, rows_per_image * kernel[0] * kernel[1] * c * images.itemsize)
-    whole = _pad_images(images, pads, None) if step == n else None
-    scratch = None if step == n else buffers.zeros((step, h + pads[0] + pads[1], w + pads[2] + pads[3], c),
-                                                   images.dtype)  # borders stay 0: only the inside is written
+    scratch = None  # chunks with padding: one buffer whose borders stay 0 (only the inside is written)
+    if step < n and any(pads):
+        scratch = buffers.zeros((step, h + pads[0] + pads[1], w + pads[2] + pads[3], c), images.dtype)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        padded = whole[start:stop] if whole is not None else _pad_images(images[start:stop], pads, scratch)
+        padded = _pad_images(images[start:stop], pads, scratch)  # (images, Hp, Wp, C)
         windows = window_view(padded, kernel, stride, out_hw)  # (images, OH, OW, KH, KW, C) view
         columns = buffers.empty(((stop - start) * rows_per_image, windows[0, 0, 0].size), images.dtype)
         columns.reshape(windows.shape)[...] = windows  # the one copy
@@ -274,14 +274,13 @@ def column_chunks(images, kernel, stride, out_hw, pads=(0, 0, 0, 0)):
 
 
 def _pad_images(images, pads, scratch):
-    """``images`` (n, H, W, C) zero-padded: themselves when no padding is needed, else a copy in
-    the first n images of ``scratch`` (whose borders must be 0) or in a new array."""
-    top, bottom, left, right = pads
-    n, h, w, c = images.shape
-    if not any(pads) and images.flags.c_contiguous:
-        return images
+    """``images`` (n, H, W, C) zero-padded: in the first n images of ``scratch`` (whose borders
+    must be 0) when given, else as :func:`pad_channels_last` does (themselves when no padding
+    is needed and they are contiguous)."""
     if scratch is None:
         return pad_channels_last(images.transpose(0, 3, 1, 2), pads)
+    top, _, left, _ = pads
+    n, h, w, _ = images.shape
     padded = scratch[:n]  # (n, Hp, Wp, C)
     padded[:, top:top + h, left:left + w] = images
     return padded
