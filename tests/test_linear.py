@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import convnp as cn
+from convnp import functional as F
 
 
 def torch_linear_like(layer):
@@ -76,3 +77,26 @@ def test_rng_seed_is_reproducible():
 def test_bias_false():
     layer = cn.Linear(3, 2, bias=False, rng=0)
     assert layer.bias is None and len(layer.parameters()) == 1
+
+
+def test_linear_backward_writes_dweight_into_the_given_array():
+    rng = np.random.default_rng(0)
+    x, weight, dy = rng.standard_normal((4, 6)), rng.standard_normal((3, 6)), rng.standard_normal((4, 3))
+    out = np.full((3, 6), np.nan)
+    _, dweight, _ = F.linear_backward(dy, x, weight, dweight_out=out)
+    assert dweight is out
+    np.testing.assert_allclose(out, dy.T @ x, rtol=1e-14)
+    layer = cn.Linear(6, 3, dtype=np.float64, rng=0)
+    grad = layer.weight.grad
+    layer.forward(x)
+    layer.backward(dy)
+    assert layer.weight.grad is grad  # written in place, not replaced
+    np.testing.assert_allclose(grad, dy.T @ x, rtol=1e-14)
+
+
+def test_linear_backward_rejects_a_dweight_out_of_the_wrong_shape():
+    rng = np.random.default_rng(1)
+    x, weight, dy = rng.standard_normal((4, 6)), rng.standard_normal((3, 6)), rng.standard_normal((4, 3))
+    message = r"linear_backward: dweight_out must have the weight's shape \(3, 6\), got \(6, 3\)"
+    with pytest.raises(ValueError, match=message):
+        F.linear_backward(dy, x, weight, dweight_out=np.empty((6, 3)))

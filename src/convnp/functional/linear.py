@@ -37,6 +37,9 @@ def linear_backward(dy, x, weight, has_bias=True, need_input_grad=True, dweight_
     -------
     dx : ndarray (N, in) or None, dweight : ndarray (out, in), dbias : ndarray (out,) or None
     """
+    if dweight_out is not None and dweight_out.shape != weight.shape:
+        raise ValueError(f"linear_backward: dweight_out must have the weight's shape {weight.shape}, "
+                         f"got {dweight_out.shape}")
     dx = dy @ weight if need_input_grad else None  # (N, in)
     dweight = np.matmul(dy.T, x, out=dweight_out)  # (out, in)
     dbias = dy.sum(axis=0) if has_bias else None
