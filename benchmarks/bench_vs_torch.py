@@ -86,33 +86,46 @@ def peak_memory_mb(framework, net, batch_size):
 
 
 def profile(net, batch_size, steps=20):
-    """Print where one convnp training step's time goes, per layer, forward and backward."""
+    """Print where one convnp training step's time goes, per step of the engine's plan (a layer,
+    or a Conv2d with the ReLU it applies), forward and backward."""
+    from convnp.fast import planner
+
     model, _, x, y = make_pair(net, batch_size)
     step = ConvnpStep(model, x, y)
     times = {i: [0.0, 0.0] for i in range(len(model))}
-    for layer_index, layer in enumerate(model.layers):
-        for phase, name in enumerate(("forward", "backward")):
-            original = getattr(layer, name)
+    make_plan = planner.plan
 
-            def wrapped(arg, original=original, slot=(layer_index, phase), **options):  # relu=True
-                start = time.perf_counter()
-                result = original(arg, **options)
-                times[slot[0]][slot[1]] += time.perf_counter() - start
-                return result
+    def timed_plan(layers, training=True):
+        plan = make_plan(layers, training)
+        for layer_index, plan_step in plan.steps:
+            for phase, name in enumerate(("forward", "backward")):
+                original = getattr(plan_step, name)
 
-            setattr(layer, name, wrapped)
-    step.train()
-    times = {i: [0.0, 0.0] for i in range(len(model))}
-    start = time.perf_counter()
-    for _ in range(steps):
+                def wrapped(*args, original=original, slot=(layer_index, phase)):
+                    start = time.perf_counter()
+                    result = original(*args)
+                    times[slot[0]][slot[1]] += time.perf_counter() - start
+                    return result
+
+                setattr(plan_step, name, wrapped)
+        return plan
+
+    planner.plan = timed_plan
+    try:
         step.train()
-    total = (time.perf_counter() - start) / steps * 1e3
+        times = {i: [0.0, 0.0] for i in range(len(model))}
+        start = time.perf_counter()
+        for _ in range(steps):
+            step.train()
+        total = (time.perf_counter() - start) / steps * 1e3
+    finally:
+        planner.plan = make_plan
     print(f"\nprofile: {net}, batch {batch_size}, one training step = {total:.2f} ms")
-    print(f"{'layer':<40}{'forward ms':>12}{'backward ms':>13}")
+    print(f"{'layer (a fused ReLU counts with its conv)':<44}{'forward ms':>12}{'backward ms':>13}")
     for i, layer in enumerate(model.layers):
-        print(f"{i:>2} {layer!r:<37}{times[i][0] / steps * 1e3:>12.2f}{times[i][1] / steps * 1e3:>13.2f}")
+        print(f"{i:>2} {layer!r:<41}{times[i][0] / steps * 1e3:>12.2f}{times[i][1] / steps * 1e3:>13.2f}")
     layers_ms = sum(f + b for f, b in times.values()) / steps * 1e3
-    print(f"{'loss + optimizer step + overhead':<40}{total - layers_ms:>12.2f}")
+    print(f"{'loss + optimizer step + overhead':<44}{total - layers_ms:>12.2f}")
 
 
 def machine_line():

@@ -1,5 +1,7 @@
 """Shared fixtures: torch comparison helpers for the layer tests (float64, 1e-10)."""
 
+from contextlib import ExitStack
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +56,10 @@ def torch_check():
 def close():
     """The :func:`assert_close` helper."""
     return assert_close
+
+
+@pytest.fixture
+def routes():
+    """An ExitStack closed when the test ends: enter the engine's route-forcing hooks on it."""
+    with ExitStack() as stack:
+        yield stack

@@ -26,19 +26,17 @@ def as_pair(value):
 
 
 CONV_ROUTES = ["windows", "band-narrow", "band-wide"]
+DX_ROUTES = ["columns", "offsets", "rows", "full-correlation"]
 
 
-def use_conv_route(monkeypatch, route):
-    """Force the route of every convolution: ``'windows'`` (window matrices, never bands),
-    ``'band-narrow'`` / ``'band-wide'`` (the band route with the smallest block > 1 / the largest
-    block <= 16 that divides the output width; 1 where none does), or ``'auto'`` (the rule)."""
-    from convnp.functional import conv
+def use_conv_route(routes, route, dx=None, chunk_bytes=None):
+    """Force the route of every fast convolution until the test ends, through the engine's
+    documented hook :func:`convnp.fast.force_conv_route` (``routes`` is the conftest fixture
+    that undoes it): ``'windows'`` (window matrices, never bands), ``'band-narrow'`` /
+    ``'band-wide'`` (the band route with the smallest block > 1 / the largest block <= 16 that
+    divides the output width), or ``'auto'`` (the cost model); ``dx`` forces the input-gradient
+    route of window-matrix convolutions, ``chunk_bytes`` the size of window-matrix chunks."""
+    from convnp.fast import force_conv_route
 
-    def block(weight_shape, stride, out_hw):
-        if route == "windows":
-            return None
-        divisors = [b for b in range(1, min(out_hw[1], 16) + 1) if out_hw[1] % b == 0]
-        return divisors[min(1, len(divisors) - 1)] if route == "band-narrow" else divisors[-1]
-
-    if route != "auto":
-        monkeypatch.setattr(conv, "band_block", block)
+    band = {"windows": "off", "band-narrow": "narrow", "band-wide": "wide", "auto": None}[route]
+    routes.enter_context(force_conv_route(band=band, dx=dx, chunk_bytes=chunk_bytes))

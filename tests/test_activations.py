@@ -135,10 +135,14 @@ def _layouts(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_forward_is_maximum_with_zero_in_any_layout_and_chunking(dtype, monkeypatch):
-    monkeypatch.setattr(F.activations, "ZEROS_CHUNK", 37)  # 420 elements: 11 full chunks and a part
+@pytest.mark.parametrize("relu", ["textbook", "fast"])
+def test_relu_forward_is_maximum_with_zero_in_any_layout_and_chunking(dtype, relu, monkeypatch):
+    from convnp.fast import activations
+
+    monkeypatch.setattr(activations, "ZEROS_CHUNK", 37)  # 420 elements: 11 full chunks and a part
+    relu = F.relu if relu == "textbook" else activations.relu
     for layout, x in _layouts(np.random.default_rng(0), dtype).items():
-        y = F.relu(x)
+        y = relu(x)
         np.testing.assert_array_equal(y, np.maximum(x, 0), err_msg=layout)  # NaN stays NaN
         assert y.dtype == dtype
         if layout in ("C", "channels-last", "F"):  # the output is laid out as the input
@@ -146,13 +150,17 @@ def test_relu_forward_is_maximum_with_zero_in_any_layout_and_chunking(dtype, mon
 
 
 @pytest.mark.parametrize("dy_dtype", [np.float32, np.float64])
-def test_relu_backward_in_any_mix_of_layouts_and_dtypes(dy_dtype):
+@pytest.mark.parametrize("relu_backward", ["textbook", "fast"])
+def test_relu_backward_in_any_mix_of_layouts_and_dtypes(dy_dtype, relu_backward):
+    from convnp import fast
+
+    relu_backward = F.relu_backward if relu_backward == "textbook" else fast.relu_backward
     rng = np.random.default_rng(1)
     for y_layout, y in _layouts(rng, np.float32).items():  # y: relu's input, with NaN
         for dy_layout, dy in _layouts(rng, dy_dtype).items():
             if dy.shape != y.shape:
                 continue
-            dx = F.relu_backward(dy, y)
+            dx = relu_backward(dy, y)
             expected = np.where(y <= 0, 0, dy).astype(np.result_type(dy, y))  # torch's rule
             np.testing.assert_array_equal(dx, expected, err_msg=f"y {y_layout}, dy {dy_layout}")
             assert dx.dtype == np.result_type(dy, y)
@@ -169,7 +177,7 @@ def test_relu_gradient_at_nan_and_inf_matches_torch():
 
 
 def test_relu_inplace_works_in_place_and_refuses_strided_arrays():
-    from convnp.functional.activations import relu_inplace
+    from convnp.fast.activations import relu_inplace
 
     a = np.array([[-1.0, 2.0], [np.nan, -0.5]])
     assert relu_inplace(a) is a

@@ -23,7 +23,8 @@ def test_bench_against_torch_adds_torch_rate_and_ratio(capsys):
     assert "torch img/s" in header and "ratio" in header and len(rows) == 2
     for row in rows:
         mine, theirs, ratio = map(float, row.split()[3:])
-        assert abs(mine / theirs - ratio) <= 0.01 * ratio + 0.01
+        rounding = 0.5 / theirs + 0.5 / mine  # the rates are printed as whole img/s
+        assert abs(mine / theirs - ratio) <= (0.01 + rounding) * ratio + 0.01
 
 
 def test_bench_errors_are_one_line(capsys, monkeypatch):

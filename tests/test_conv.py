@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import convnp as cn
-from helpers import CONV_ROUTES, as_pair, maybe_pair, use_conv_route
+from helpers import CONV_ROUTES, DX_ROUTES, as_pair, maybe_pair, use_conv_route
 
 # torch notes that an even kernel with padding="same" may copy the input; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
@@ -63,8 +63,8 @@ def check_conv(config, seed, torch_check):
 
 @pytest.mark.parametrize("route", CONV_ROUTES)
 @pytest.mark.parametrize("seed", range(40))
-def test_conv2d_matches_torch_random_config(seed, route, torch_check, monkeypatch):
-    use_conv_route(monkeypatch, route)
+def test_conv2d_matches_torch_random_config(routes, seed, route, torch_check):
+    use_conv_route(routes, route)
     check_conv(conv_config(seed), seed, torch_check)
 
 
@@ -84,8 +84,8 @@ FIXED_CONFIGS = [
 
 @pytest.mark.parametrize("route", CONV_ROUTES)
 @pytest.mark.parametrize("config", FIXED_CONFIGS, ids=str)
-def test_conv2d_matches_torch_edge_config(config, route, torch_check, monkeypatch):
-    use_conv_route(monkeypatch, route)
+def test_conv2d_matches_torch_edge_config(routes, config, route, torch_check):
+    use_conv_route(routes, route)
     check_conv(dict(config, batch=3, in_channels=2, out_channels=4), 7, torch_check)
 
 
@@ -109,17 +109,17 @@ def test_bias_false_has_no_bias_parameter():
     assert [p.name for p in layer.parameters()] == ["weight"]
 
 
-def test_need_input_grad_false_skips_dx_but_keeps_weight_grads():
+def test_skipping_the_first_layers_dx_keeps_weight_grads():
+    """``Sequential.backward(dy, input_grad=False)`` lets the engine skip the first conv's dx."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 6, 6))
-    layer = cn.Conv2d(3, 4, 3, dtype=np.float64, rng=0)
-    dy = rng.standard_normal(layer(x).shape)
-    full_dx = layer.backward(dy)
-    weight_grad = layer.weight.grad.copy()
-    layer.need_input_grad = False
-    layer(x)
-    assert layer.backward(dy) is None
-    np.testing.assert_array_equal(layer.weight.grad, weight_grad)
+    model = cn.Sequential(cn.Conv2d(3, 4, 3, dtype=np.float64, rng=0))
+    dy = rng.standard_normal(model(x).shape)
+    full_dx = model.backward(dy)
+    weight_grad = model[0].weight.grad.copy()
+    model(x)
+    assert model.backward(dy, input_grad=False) is None
+    np.testing.assert_array_equal(model[0].weight.grad, weight_grad)
     assert full_dx.shape == x.shape
 
 
@@ -156,19 +156,18 @@ def test_float64_layer_has_float64_parameters():
                          [("windows", 2), ("windows", 6), ("band-narrow", 2), ("band-wide", 6)],
                          ids=["transposed layout", "row layout", "narrow bands", "wide bands"])
 @pytest.mark.parametrize("chunk_bytes", [1, 3000, 40000])  # 40000: chunks of 3 and 2 images (row layout)
-def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_bytes, route, channels):
+def test_window_matrix_built_in_chunks_gives_the_same_result(routes, chunk_bytes, route, channels):
     """Big batches build the window (or band) matrix in pieces of images; any chunking must agree."""
-    from convnp.functional import conv, windows
+    from convnp import fast
+    from convnp import functional as conv
 
-    use_conv_route(monkeypatch, route)
-    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", chunk_bytes)  # 1 byte: one image per chunk
-    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)  # never built whole
+    use_conv_route(routes, route, chunk_bytes=chunk_bytes)  # 1 byte: one image per chunk, never whole
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal((5, channels, 9, 8)), rng.standard_normal((4, channels, 3, 2))
     b = rng.standard_normal(4)
-    y, cache = conv.conv2d_forward(x, w, b, stride=(2, 1), padding=1)
+    y, cache = fast.conv2d_forward(x, w, b, stride=(2, 1), padding=1)
     dy = rng.standard_normal(y.shape)
-    dx, dw, db = conv.conv2d_backward(dy, cache)
+    dx, dw, db = fast.conv2d_backward(dy, cache)
     dx0, dw0, db0 = conv.conv2d_backward_naive(dy, x, w, stride=(2, 1), padding=1)
     np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, stride=(2, 1), padding=1), atol=1e-12)
     for got, want in ((dx, dx0), (dw, dw0), (db, db0)):
@@ -178,20 +177,18 @@ def test_window_matrix_built_in_chunks_gives_the_same_result(monkeypatch, chunk_
 @pytest.mark.parametrize("route, channels", [("windows", 2), ("windows", 8), ("band-narrow", 2)],
                          ids=["transposed layout", "row layout", "bands"])
 @pytest.mark.parametrize("phase", ["forward", "backward"])
-def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase, route, channels):
+def test_chunked_window_matrix_is_never_whole_in_memory(routes, phase, route, channels):
     """With chunking on, forward and backward hold a few chunks at most, never the whole matrix
     (a regression: forward once kept every chunk in a list — 151 MB for cifar-small's second conv)."""
     import tracemalloc
 
-    from convnp.functional import conv, windows
+    from convnp.fast import conv
 
-    use_conv_route(monkeypatch, route)
+    use_conv_route(routes, route, chunk_bytes=1)  # one image per chunk, never whole
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((32, channels, 16, 16)), rng.standard_normal((2, channels, 3, 3))
     rows, numbers = (16 * 16, 9 * channels) if route == "windows" else (16 * 8, 3 * 4 * channels + 1)  # B = 2
     whole = x.shape[0] * rows * numbers * x.itemsize  # the full window or band matrix: 0.8-4.7 MB
-    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # one image per chunk
-    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
     y, cache = conv.conv2d_forward(x, w, padding=1)
     assert cache.columns is None  # not kept: backward rebuilds it chunk by chunk
     tracemalloc.start()
@@ -210,21 +207,21 @@ def test_chunked_window_matrix_is_never_whole_in_memory(monkeypatch, phase, rout
                          [("windows", 2, 1, (144, 19)), ("windows", 8, 0, (64, 72)),
                           ("band-wide", 2, 1, (24, 49))],
                          ids=["transposed", "rows", "bands"])
-def test_small_window_matrix_is_built_whole_and_kept(monkeypatch, route, channels, padding, shape):
+def test_small_window_matrix_is_built_whole_and_kept(routes, monkeypatch, route, channels, padding, shape):
     """Below KEEP_COLUMNS_BYTES forward keeps the matrix, and backward does not rebuild it."""
-    from convnp.functional import conv, windows
+    from convnp.fast import conv
+    from convnp.functional import conv2d_backward_naive
 
-    use_conv_route(monkeypatch, route)
+    use_conv_route(routes, route)
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((4, channels, 6, 6)), rng.standard_normal((3, channels, 3, 3))
-    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # would be one image per chunk...
     y, cache = conv.conv2d_forward(x, w, padding=padding)
-    assert cache.columns is not None and cache.columns.shape == shape  # ...but it is small
+    assert cache.columns is not None and cache.columns.shape == shape  # small: kept
     monkeypatch.setattr(conv, "column_chunks", None)  # backward must not rebuild the matrix
     monkeypatch.setattr(conv, "transposed_chunks", None)
     monkeypatch.setattr(conv, "band_chunks", None)
     dx, dw, _ = conv.conv2d_backward(np.ones_like(y), cache, need_input_grad=False)
-    np.testing.assert_allclose(dw, conv.conv2d_backward_naive(np.ones_like(y), x, w, padding=padding)[1])
+    np.testing.assert_allclose(dw, conv2d_backward_naive(np.ones_like(y), x, w, padding=padding)[1])
 
 
 # kernel, padding: 'same' (even and odd), valid, padding wider than the kernel, asymmetric pairs
@@ -232,22 +229,16 @@ STRIDE1_CASES = [(3, 1), (4, "same"), ((2, 3), "same"), (3, 0), (1, 2), ((3, 1),
 
 
 @pytest.mark.parametrize("kernel, padding", STRIDE1_CASES, ids=str)
-@pytest.mark.parametrize("growth, row_growth", [(1e9, 0.0), (0.0, 1e9), (0.0, 0.0)],
-                         ids=["full-correlation", "rows", "offsets"])
+@pytest.mark.parametrize("dx_route", DX_ROUTES)
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_stride1_backward_every_route_matches_the_loops(monkeypatch, kernel, padding, growth, row_growth,
-                                                        channels_last):
-    """A stride-1 conv's dx and dW come from a full correlation of dy (growth 1e9 forces it), or
-    dW from the input's window matrix and dx correlated by rows (row_growth 1e9) or from
-    per-offset products (both 0); each must equal the loop oracle, for NCHW and channels-last
-    inputs, with and without dx."""
-    from convnp.functional import conv, conv_backward, windows
+def test_stride1_backward_every_route_matches_the_loops(routes, kernel, padding, dx_route, channels_last):
+    """A stride-1 conv's dx and dW come from a full correlation of dy, or dW from the input's
+    window matrix and dx by rows, per-offset products or one product then a scatter; each must
+    equal the loop oracle, for NCHW and channels-last inputs, with and without dx."""
+    from convnp import fast as conv
+    from convnp.functional import conv2d_backward_naive, conv2d_forward_naive
 
-    use_conv_route(monkeypatch, "windows")
-    monkeypatch.setattr(conv_backward, "FULL_DX_MAX_GROWTH", growth)
-    monkeypatch.setattr(conv_backward, "ROW_DX_MAX_GROWTH", row_growth)
-    monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)  # several chunks of images
-    monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 0)
+    use_conv_route(routes, "windows", dx=dx_route, chunk_bytes=1)  # several chunks of images
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 7, 6, 5)).transpose(0, 3, 1, 2)  # (N, C, H, W) view, channels-last
     w, b = rng.standard_normal((4, 5) + as_pair(kernel)), rng.standard_normal(4)
@@ -256,7 +247,8 @@ def test_stride1_backward_every_route_matches_the_loops(monkeypatch, kernel, pad
     y, cache = conv.conv2d_forward(x, w, b, stride=1, padding=padding)
     dy = rng.standard_normal(y.shape)
     dx, dw, db = conv.conv2d_backward(dy, cache)
-    dx0, dw0, db0 = conv.conv2d_backward_naive(dy, x, w, padding=padding)
+    dx0, dw0, db0 = conv2d_backward_naive(dy, x, w, padding=padding)
+    np.testing.assert_allclose(y, conv2d_forward_naive(x, w, b, padding=padding), atol=1e-12)
     for got, want in ((dx, dx0), (dw, dw0), (db, db0)):
         np.testing.assert_allclose(got, want, atol=1e-12)
     none, dw_alone, _ = conv.conv2d_backward(dy, cache, need_input_grad=False)

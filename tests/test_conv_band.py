@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import convnp as cn
-from convnp.functional import conv_band, windows
-from convnp.functional.conv_band import band_block, band_chunks, band_weight_grad, band_weights
+from convnp.fast import conv_band, windows
+from convnp.fast.conv_band import band_block, band_chunks, band_weight_grad, band_weights
 from helpers import CONV_ROUTES, use_conv_route
 
 # kernel, stride, block, output width: pieces of 1, 2 and 3 per band row, a stride wider than the
@@ -89,20 +89,20 @@ def test_band_block_picks_bands_for_few_filters_only(weight_shape, out_hw, block
                                     dict(in_channels=1, out_channels=2, kernel_size=(2, 3), stride=(2, 1)),
                                     dict(in_channels=3, out_channels=2, kernel_size=2, padding="same",
                                          bias=False)], ids=str)
-def test_gradcheck_on_every_route(route, config, monkeypatch):
-    use_conv_route(monkeypatch, route)
+def test_gradcheck_on_every_route(routes, route, config, monkeypatch):
+    use_conv_route(routes, route)
     layer = cn.Conv2d(**config, dtype=np.float64, rng=0)
     x = np.random.default_rng(3).standard_normal((2, config["in_channels"], 5, 6))
     assert cn.gradcheck(layer, x) is True
 
 
-def test_band_route_keeps_float32_and_skips_dx(monkeypatch):
-    use_conv_route(monkeypatch, "band-wide")
+def test_band_route_keeps_float32_and_skips_dx(routes):
+    use_conv_route(routes, "band-wide")
     rng = np.random.default_rng(4)
-    layer = cn.Conv2d(1, 4, 5, rng=0)
-    layer.need_input_grad = False
-    y = layer(rng.standard_normal((3, 1, 12, 12)).astype(np.float32))
-    dx = layer.backward(np.ones_like(y))
+    model = cn.Sequential(cn.Conv2d(1, 4, 5, rng=0))
+    layer = model[0]
+    y = model(rng.standard_normal((3, 1, 12, 12)).astype(np.float32))
+    dx = model.backward(np.ones_like(y), input_grad=False)
     assert dx is None and y.dtype == layer.weight.grad.dtype == layer.bias.grad.dtype == np.float32
     np.testing.assert_allclose(layer.bias.grad, np.full(4, 3 * 8 * 8), rtol=1e-6)
 

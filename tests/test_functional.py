@@ -142,30 +142,28 @@ def pool_geometry(draw):
 
 @PROPERTY_SETTINGS
 @given(pool_geometry(), st.sampled_from(["gaussian", "ties"]), st.booleans(), SEEDS)
-def test_max_pool_fast_equals_naive(geometry, values, gather_in_forward, seed):
-    from convnp.functional import pooling
+def test_max_pool_textbook_and_fast_equal_naive(geometry, values, gather_in_forward, seed):
+    from convnp import fast
 
     shape, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
     x = rng.integers(-1, 2, size=shape).astype(np.float64) if values == "ties" else _random(shape, seed)
-    saved = pooling.GATHER_CHANNELS, pooling.TRAINING_GATHER_CHANNELS
-    pooling.GATHER_CHANNELS = pooling.TRAINING_GATHER_CHANNELS = (1 << 30) if gather_in_forward else 0
-    try:
-        y, cache = F.max_pool2d_forward(x, kernel, stride, padding)
-    finally:
-        pooling.GATHER_CHANNELS, pooling.TRAINING_GATHER_CHANNELS = saved
-    assert (cache.windows is not None) == gather_in_forward
-    np.testing.assert_array_equal(y, F.pool2d_naive(x, kernel, stride, padding, mode="max"))
+    with fast.force_pool_route(gather=gather_in_forward):
+        y_fast, fast_cache = fast.max_pool2d_forward(x, kernel, stride, padding)
+    assert (fast_cache.windows is not None) == gather_in_forward
+    y, cache = F.max_pool2d_forward(x, kernel, stride, padding)
     dy = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(F.max_pool2d_backward(dy, cache),
-                               F.pool2d_backward_naive(dy, x, kernel, stride, padding, mode="max"),
-                               rtol=0, atol=1e-12)
+    dx_naive = F.pool2d_backward_naive(dy, x, kernel, stride, padding, mode="max")
+    pairs = ((y, F.max_pool2d_backward(dy, cache)), (y_fast, fast.max_pool2d_backward(dy, fast_cache)))
+    for output, dx in pairs:
+        np.testing.assert_array_equal(output, F.pool2d_naive(x, kernel, stride, padding, mode="max"))
+        np.testing.assert_allclose(dx, dx_naive, rtol=0, atol=1e-12)
 
 
 @PROPERTY_SETTINGS
 @given(window_geometry(), SEEDS)
 def test_gather_offsets_element_formula_and_scatter_is_its_adjoint(geometry, seed):
-    from convnp.functional.windows import gather_offsets, scatter_offsets
+    from convnp.fast.windows import gather_offsets, scatter_offsets
 
     shape, kernel, stride, padding = geometry
     stride = _as_pair(stride)
@@ -186,7 +184,7 @@ def test_gather_offsets_element_formula_and_scatter_is_its_adjoint(geometry, see
 @PROPERTY_SETTINGS
 @given(window_geometry(), st.booleans(), SEEDS)
 def test_window_view_element_formula_on_contiguous_and_strided_arrays(geometry, strided, seed):
-    from convnp.functional.windows import window_view
+    from convnp.fast.windows import window_view
 
     shape, kernel, stride, padding = geometry
     (sh, sw), (ph, pw) = _as_pair(stride), _as_pair(padding)
@@ -203,7 +201,7 @@ def test_window_view_element_formula_on_contiguous_and_strided_arrays(geometry, 
 @PROPERTY_SETTINGS
 @given(window_geometry(), SEEDS)
 def test_columns_transposed_is_the_transposed_im2col_with_a_ones_row(geometry, seed):
-    from convnp.functional.windows import columns_transposed
+    from convnp.fast.windows import columns_transposed
 
     shape, kernel, stride, padding = geometry
     (sh, sw), (ph, pw) = _as_pair(stride), _as_pair(padding)
@@ -218,7 +216,7 @@ def test_columns_transposed_is_the_transposed_im2col_with_a_ones_row(geometry, s
 def test_window_view_refuses_windows_that_leave_the_image():
     import pytest
 
-    from convnp.functional.windows import window_view
+    from convnp.fast.windows import window_view
 
     with pytest.raises(ValueError, match=r"window_view: \(3, 3\) windows of \(2, 2\) with stride \(2, 2\)"):
         window_view(np.zeros((1, 5, 5, 2)), (2, 2), (2, 2), (3, 3))  # needs 6 rows
@@ -227,7 +225,7 @@ def test_window_view_refuses_windows_that_leave_the_image():
 def test_pixels_and_gather_offsets_reject_arrays_whose_channels_are_not_contiguous():
     import pytest
 
-    from convnp.functional.windows import gather_offsets, pixels
+    from convnp.fast.windows import gather_offsets, pixels
 
     nchw = np.zeros((2, 3, 4, 4), np.float32)
     with pytest.raises(ValueError, match=r"pixels: the channel axis must be the last, contiguous axis.*"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import convnp as cn
-from convnp import functional as F
+from convnp import fast
 
 
 def torch_linear_like(layer):
@@ -83,7 +83,7 @@ def test_linear_backward_writes_dweight_into_the_given_array():
     rng = np.random.default_rng(0)
     x, weight, dy = rng.standard_normal((4, 6)), rng.standard_normal((3, 6)), rng.standard_normal((4, 3))
     out = np.full((3, 6), np.nan)
-    _, dweight, _ = F.linear_backward(dy, x, weight, dweight_out=out)
+    _, dweight, _ = fast.linear_backward(dy, x, weight, dweight_out=out)
     assert dweight is out
     np.testing.assert_allclose(out, dy.T @ x, rtol=1e-14)
     layer = cn.Linear(6, 3, dtype=np.float64, rng=0)
@@ -99,4 +99,4 @@ def test_linear_backward_rejects_a_dweight_out_of_the_wrong_shape():
     x, weight, dy = rng.standard_normal((4, 6)), rng.standard_normal((3, 6)), rng.standard_normal((4, 3))
     message = r"linear_backward: dweight_out must have the weight's shape \(3, 6\), got \(6, 3\)"
     with pytest.raises(ValueError, match=message):
-        F.linear_backward(dy, x, weight, dweight_out=np.empty((6, 3)))
+        fast.linear_backward(dy, x, weight, dweight_out=np.empty((6, 3)))

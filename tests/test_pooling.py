@@ -90,12 +90,12 @@ def test_avg_pool_counts_padding_in_the_mean():
                                          [4 / 9, 6 / 9, 4 / 9]], rtol=1e-15)
 
 
-@pytest.mark.parametrize("gather_channels", [0, 1 << 30], ids=["strided-forward", "gathered-forward"])
-def test_max_pool_routes_the_gradient_to_a_nan_like_torch(monkeypatch, gather_channels):
-    from convnp.functional import pooling
+@pytest.mark.parametrize("gather", [False, True], ids=["strided-forward", "gathered-forward"])
+def test_max_pool_routes_the_gradient_to_a_nan_like_torch(routes, gather):
+    """The engine routes a NaN maximum's gradient as torch does (the last NaN of the window)."""
+    from convnp.fast import force_pool_route
 
-    monkeypatch.setattr(pooling, "GATHER_CHANNELS", gather_channels)
-    monkeypatch.setattr(pooling, "TRAINING_GATHER_CHANNELS", gather_channels)
+    routes.enter_context(force_pool_route(gather=gather))
     x = np.arange(2 * 3 * 6 * 6, dtype=np.float64).reshape(2, 3, 6, 6) % 7
     x[0, 1, 2, 3] = np.nan
     x[1, 2, 0, 0] = np.nan
@@ -119,12 +119,11 @@ def test_max_pool_windows_that_tile_the_input_exactly_match_torch(kernel, hw, va
     check_pool("max", config, values, 5, torch_check)
 
 
-@pytest.mark.parametrize("gather_channels", [0, 1 << 30], ids=["strided-forward", "gathered-forward"])
-def test_max_pool_tiled_windows_route_nan_like_torch(monkeypatch, gather_channels):
-    from convnp.functional import pooling
+@pytest.mark.parametrize("gather", [False, True], ids=["strided-forward", "gathered-forward"])
+def test_max_pool_tiled_windows_route_nan_like_torch(routes, gather):
+    from convnp.fast import force_pool_route
 
-    monkeypatch.setattr(pooling, "GATHER_CHANNELS", gather_channels)
-    monkeypatch.setattr(pooling, "TRAINING_GATHER_CHANNELS", gather_channels)
+    routes.enter_context(force_pool_route(gather=gather))
     x = np.maximum(np.random.default_rng(2).standard_normal((2, 3, 6, 8)), 0)
     x[0, 1, 2, 3] = np.nan
     x[1, 0, 4, 4] = x[1, 0, 5, 5] = np.nan  # two NaNs in one 2x2 window: the last one gets it
@@ -141,7 +140,7 @@ def test_max_pool_tiled_windows_route_nan_like_torch(monkeypatch, gather_channel
 def test_max_pool_keeps_gathered_windows_only_when_backward_will_use_them(channels):
     """Training (and few channels always) keeps the gathered window elements instead of the input;
     eval mode with many channels keeps the input. Either way backward gives the same gradient."""
-    from convnp.functional import pooling
+    from convnp.fast import planner, pooling
 
     x = np.random.default_rng(1).standard_normal((2, channels, 4, 6))
     dy = np.random.default_rng(2).standard_normal((2, channels, 2, 3))
@@ -151,11 +150,9 @@ def test_max_pool_keeps_gathered_windows_only_when_backward_will_use_them(channe
         gathered = channels < (pooling.TRAINING_GATHER_CHANNELS if for_backward else pooling.GATHER_CHANNELS)
         assert (cache.windows is not None) == gathered and (cache.padded is None) == gathered
         grads.append(pooling.max_pool2d_backward(dy, cache))
-    layer = cn.MaxPool2d(2)
-    layer.forward(x)
-    assert (layer._cache.windows is not None) == (channels < pooling.TRAINING_GATHER_CHANNELS)
-    layer.eval()
-    layer.forward(x)
-    assert (layer._cache.windows is not None) == (channels < pooling.GATHER_CHANNELS)
+    for training, threshold in ((True, pooling.TRAINING_GATHER_CHANNELS), (False, pooling.GATHER_CHANNELS)):
+        step = planner.plan([cn.MaxPool2d(2)], training).steps[0][1]  # the engine's plan of a model
+        step.forward(x)
+        assert (step.cache.windows is not None) == (channels < threshold)
     np.testing.assert_array_equal(grads[0], grads[1])
-    np.testing.assert_array_equal(grads[0], pooling.pool2d_backward_naive(dy, x, 2, mode="max"))
+    np.testing.assert_array_equal(grads[0], cn.functional.pool2d_backward_naive(dy, x, 2, mode="max"))

@@ -27,7 +27,7 @@ class TorchResidual(torch.nn.Module):
 def torch_twin(layer):
     """A float64 torch module with the structure (and, after load_state_dict, weights) of ``layer``."""
     f64 = torch.float64
-    if isinstance(layer, cn.Sequential):
+    if isinstance(layer, cn.layers.Chain):  # a Sequential, or a list of layers (a shortcut)
         return torch.nn.Sequential(*(torch_twin(child) for child in layer.layers))
     if isinstance(layer, cn.Residual):
         shortcut = None if layer.shortcut is None else torch_twin(layer.shortcut)
@@ -127,7 +127,7 @@ def test_state_dict_keys_inside_a_sequential():
                 "5.shortcut.0.weight", *(f"5.shortcut.1.{k}" for k in bn)]
     assert sorted(model.state_dict()) == sorted(expected) == sorted(torch_twin(model).state_dict())
     assert isinstance(model[5].layers, list) and len(model[5].layers) == 2
-    assert isinstance(model[5].shortcut, cn.Sequential)
+    assert isinstance(model[5].shortcut, cn.layers.Chain)
     assert model[4].shortcut.weight.shape == (2, 2, 1, 1)
 
 

@@ -137,7 +137,7 @@ def test_one_epoch_of_fit_equals_the_explicit_loop(data):
 
 
 def test_fit_gives_the_pooled_work_arrays_back():
-    from convnp.functional import buffers
+    from convnp.fast import workspace as buffers
 
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((64, 1, 28, 28)), rng.integers(0, N_CLASSES, 64)

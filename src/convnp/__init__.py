@@ -1,7 +1,8 @@
 """convnp: convolutional neural networks from scratch in NumPy.
 
-Every layer has a hand-written forward and backward pass (see :mod:`convnp.functional` for the
-math), proven equal to PyTorch's. Typical use::
+Every layer has a hand-written forward and backward pass: :mod:`convnp.functional` is the
+textbook a learner reads, :mod:`convnp.fast` the engine that computes the same numbers faster
+(``cn.set_engine("reference")`` runs the textbook). Both are proven equal to PyTorch. Typical use::
 
     import convnp as cn
     model = cn.Sequential(cn.Conv2d(1, 8, 3), cn.ReLU(), cn.MaxPool2d(2), cn.Flatten(),
@@ -10,7 +11,8 @@ math), proven equal to PyTorch's. Typical use::
                         optimizer=cn.optim.Adam(model.parameters()), epochs=2)
 """
 
-from . import datasets, explain, functional, interop, models, optim, viz
+from . import datasets, explain, fast, functional, interop, models, optim, viz
+from .engines import engine, get_engine, set_engine
 from .gradcheck import GradcheckError, gradcheck
 from .layers import (
     ELU,
@@ -81,6 +83,10 @@ __all__ = [
     "gradcheck",
     "GradcheckError",
     "functional",
+    "fast",
+    "engine",
+    "get_engine",
+    "set_engine",
     "interop",
     "viz",
     "explain",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import layers as L
-from .model.sequential import Sequential
+from .layers.container import Chain
 
 
 def _torch():
@@ -31,7 +31,7 @@ def _twin(layer, nn):
               L.Flatten: nn.Flatten}
     if type(layer) in simple:
         return simple[type(layer)]()
-    if isinstance(layer, Sequential):
+    if isinstance(layer, Chain):  # a Sequential, or a list of layers such as a Residual's shortcut
         return nn.Sequential(*(_twin(child, nn) for child in layer.layers))
     if isinstance(layer, L.Residual):
         return _residual_class(nn)(_twin(layer.branch, nn),

@@ -1,8 +1,11 @@
-"""Pure array functions: the math of every layer, forward and backward, with no state.
+"""The textbook: every layer's math, forward and backward, as short readable NumPy with no state.
 
 Layers in :mod:`convnp.layers` are thin wrappers that own parameters, cache what backward needs
-and call these functions. The ``*_naive`` functions are loop versions kept as test oracles and as
-the reference the explanations show.
+and call these functions (or, under the default ``"fast"`` engine, their tuned twins in
+:mod:`convnp.fast`, which compute the same numbers). Reading order for a convolution:
+:func:`im2col` / :func:`col2im`, then :func:`conv2d_forward` / :func:`conv2d_backward`, then the
+loop versions ``*_naive`` beside them — the oracle the tests compare with and what the
+explanations (``convnp explain``) show.
 """
 
 from .activations import (
@@ -31,7 +34,7 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_naive,
 )
-from .im2col import col2im, col2im_naive, im2col, im2col_naive
+from .im2col import col2im, col2im_naive, im2col, im2col_naive, pad2d
 from .linear import linear_backward, linear_forward
 from .pooling import (
     PoolCache,
@@ -65,6 +68,7 @@ __all__ = [
     "log_softmax",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "pad2d",
     "pool2d_backward_naive",
     "pool2d_naive",
     "relu",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._args import output_hw, pair
-from .windows import crop_to_nchw, pad_channels_last, scatter_add_windows, window_view
 
 
 def _geometry(x_shape, kh, kw, stride, pad, who):
@@ -21,6 +20,13 @@ def _geometry(x_shape, kh, kw, stride, pad, who):
     pads = (pad_h, pad_h, pad_w, pad_w)
     out_hw = output_hw(x_shape[2:], kernel, stride, pads, who)
     return kernel, stride, pads, out_hw
+
+
+def pad2d(x: np.ndarray, pads, fill: float = 0.0) -> np.ndarray:
+    """``x`` (N, C, H, W) with ``pads = (top, bottom, left, right)`` rows and columns of ``fill``
+    added around every image (0 for convolution and average pooling, -inf for max pooling)."""
+    top, bottom, left, right = pads
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
 
 
 def im2col(x: np.ndarray, kh: int, kw: int, stride=1, pad=0) -> np.ndarray:
@@ -39,15 +45,22 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride=1, pad=0) -> np.ndarray:
     col : ndarray, shape (N*OH*OW, C*KH*KW), same dtype as ``x``
         ``col[(n*OH + i)*OW + j, (c*KH + p)*KW + q] = x_padded[n, c, i*SH + p, j*SW + q]``,
         with ``OH = (H + 2*PH - KH) // SH + 1`` and likewise OW.
+
+    One strided slice per kernel offset (p, q) picks that offset's element of every window at
+    once; :func:`im2col_naive` is the same, one window at a time. The engine's twin, on
+    channels-last memory: :func:`convnp.fast.windows.column_chunks`.
     """
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"im2col: expected x of shape (N, C, H, W), got shape {x.shape}")
-    kernel, stride, pads, out_hw = _geometry(x.shape, kh, kw, stride, pad, "im2col")
+    (kh, kw), (sh, sw), pads, (oh, ow) = _geometry(x.shape, kh, kw, stride, pad, "im2col")
     n, c = x.shape[:2]
-    windows = window_view(pad_channels_last(x, pads), kernel, stride, out_hw)  # (N, OH, OW, KH, KW, C)
-    windows = windows.transpose(0, 1, 2, 5, 3, 4)  # (N, OH, OW, C, KH, KW)
-    return windows.reshape(n * out_hw[0] * out_hw[1], c * kernel[0] * kernel[1])
+    x_padded = pad2d(x, pads)  # (N, C, Hp, Wp)
+    col = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            col[:, :, p, q] = x_padded[:, :, p:p + sh * oh:sh, q:q + sw * ow:sw]  # (N, C, OH, OW)
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, c * kh * kw)  # rows (n, oh, ow)
 
 
 def col2im(col: np.ndarray, x_shape, kh: int, kw: int, stride=1, pad=0) -> np.ndarray:
@@ -69,24 +82,25 @@ def col2im(col: np.ndarray, x_shape, kh: int, kw: int, stride=1, pad=0) -> np.nd
     """
     if len(x_shape) != 4:
         raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    kernel, stride, pads, (oh, ow) = _geometry(x_shape, kh, kw, stride, pad, "col2im")
+    (kh, kw), (sh, sw), pads, (oh, ow) = _geometry(x_shape, kh, kw, stride, pad, "col2im")
     n, c, h, w = x_shape
-    expected = (n * oh * ow, c * kernel[0] * kernel[1])
+    expected = (n * oh * ow, c * kh * kw)
     if col.shape != expected:
         raise ValueError(f"col2im: expected col of shape {expected} for x_shape {tuple(x_shape)}, "
                          f"got {col.shape}")
-    grad_windows = col.reshape(n, oh, ow, c, kernel[0], kernel[1])  # (N, OH, OW, C, KH, KW)
-    grad_windows = grad_windows.transpose(0, 1, 2, 4, 5, 3)  # (N, OH, OW, KH, KW, C)
-    padded_shape = (n, h + pads[0] + pads[1], w + pads[2] + pads[3], c)
-    grad_padded = scatter_add_windows(grad_windows, padded_shape, stride)  # (N, Hp, Wp, C)
-    return np.ascontiguousarray(crop_to_nchw(grad_padded, pads, (h, w)))
+    col = col.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N, C, KH, KW, OH, OW)
+    x_padded = np.zeros((n, c, h + pads[0] + pads[1], w + pads[2] + pads[3]), dtype=col.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            x_padded[:, :, p:p + sh * oh:sh, q:q + sw * ow:sw] += col[:, :, p, q]  # (N, C, OH, OW)
+    return x_padded[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
 
 
 def im2col_naive(x: np.ndarray, kh: int, kw: int, stride=1, pad=0) -> np.ndarray:
     """Loop version of :func:`im2col`, one window at a time (test oracle, readable reference)."""
     kernel, (sh, sw), pads, (oh, ow) = _geometry(x.shape, kh, kw, stride, pad, "im2col_naive")
     n, c = x.shape[:2]
-    x_padded = np.pad(x, ((0, 0), (0, 0), pads[:2], pads[2:]))
+    x_padded = pad2d(x, pads)
     col = np.zeros((n * oh * ow, c * kh * kw), dtype=x.dtype)
     for b in range(n):
         for i in range(oh):

@@ -1,54 +1,40 @@
-"""Max and average pooling over (KH, KW) windows: forward and backward.
+"""Max and average pooling over (KH, KW) windows: forward and backward, the textbook way.
 
-Both fast paths loop over the KH*KW kernel offsets only; each step is one vectorised operation
-over the whole (channels-last) batch. With few channels, max pooling first gathers the window
-elements offset-major, (KH*KW, N, OH, OW, C), copying whole pixels (``windows.pixels``): its
-passes then run over contiguous memory, where passes over strided offset views of the image
-run C numbers per inner loop, ~40 ns each. The tie-breaking passes of its backward run on a
-contiguous (KH*KW, N, OH, OW, C) mask for every channel count.
+Both unfold the windows with :func:`~convnp.functional.im2col`, so each window's KH*KW elements
+sit side by side, one row per (image, output position, channel):
 
-Max pooling: ``y = max over the window``; the gradient flows only to the element that was the
-maximum, the first one in row-major window order on ties (torch's rule; real images are full of
-exact ties such as zeros). Padding is -inf, so it is never chosen.
+Max pooling: ``y = max over the window``; ``argmax`` remembers which element it was, and
+backward sends ``dy`` to that element only. ``argmax`` takes the *first* maximum in row-major
+window order on ties (torch's rule; real images are full of exact ties such as zeros). Padding
+is -inf, so it is never chosen.
 
 Average pooling: ``y = sum over the window / (KH*KW)`` with zero padding counted in the mean
 (torch's ``count_include_pad=True``); every element of a window receives ``dy / (KH*KW)``.
+
+``col2im`` folds the window gradients back, adding where windows overlap. The loop versions
+:func:`pool2d_naive` / :func:`pool2d_backward_naive` are the oracle; the engine's twins are
+:func:`convnp.fast.max_pool2d_forward` and friends.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from . import buffers
 from ._args import output_hw, padding_amounts, pair
-from .windows import crop_to_nchw, gather_offsets, offset_slices, pad_channels_last, scatter_offsets
-
-# Below this many channels max-pool forward gathers the window elements first (see the module
-# docstring) and keeps them for backward instead of its input: seed002's 8-channel pool, forward
-# + backward at batch 64, 1.10 -> 0.60 ms.
-GATHER_CHANNELS = 16
-# ... and below this many when backward will follow (training), where the contiguous passes of
-# backward repay the copy: simple-cnn's 30-channel pool at batch 32, 0.96 -> 0.75 ms, its whole
-# training step 6-8% faster. Forward alone does not gain (0.24 -> 0.35 ms there), and from ~96
-# channels on the strided passes' inner loops are long enough to tie.
-TRAINING_GATHER_CHANNELS = 65
+from .im2col import col2im, im2col, pad2d
 
 
-@dataclass
-class PoolCache:
+class PoolCache(NamedTuple):
     """What the pooling backward passes need from the forward pass."""
 
-    x_shape: tuple
-    padded_shape: tuple  # (N, Hp, Wp, C)
-    kernel: tuple
-    stride: tuple
+    x_shape: tuple  # (N, C, H, W)
+    kernel: tuple  # (KH, KW)
+    stride: tuple  # (SH, SW)
     pads: tuple  # (top, bottom, left, right)
-    out_hw: tuple
-    padded: np.ndarray | None = None  # max-pool without gathered windows: the padded channels-last input
-    y: np.ndarray | None = None  # max-pool: the output, channels-last (N, OH, OW, C)
-    windows: np.ndarray | None = None  # max-pool, few channels: the window elements (K, N, OH, OW, C)
+    out_hw: tuple  # (OH, OW)
+    argmax: np.ndarray | None = None  # max pooling: (N*OH*OW, C), the winner's index in its window
 
 
 def pool_geometry(x_shape, kernel_size, stride, padding, who="pool2d"):
@@ -62,7 +48,28 @@ def pool_geometry(x_shape, kernel_size, stride, padding, who="pool2d"):
     return kernel, stride, pads, output_hw(x_shape[2:], kernel, stride, pads, who)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, for_backward=True):
+def _windows(x, kernel, stride, pads, fill):
+    """The pooling windows of ``x`` as (N*OH*OW, C, KH*KW): one row of elements per window."""
+    n, c = x.shape[:2]
+    col = im2col(pad2d(x, pads, fill), kernel[0], kernel[1], stride)  # (N*OH*OW, C*KH*KW)
+    return col.reshape(col.shape[0], c, kernel[0] * kernel[1])  # (N*OH*OW, C, KH*KW)
+
+
+def _to_nchw(rows, n, out_hw):
+    """(N*OH*OW, C) rows back to an (N, C, OH, OW) array."""
+    return rows.reshape(n, *out_hw, -1).transpose(0, 3, 1, 2)  # (N, C, OH, OW)
+
+
+def _fold(dwindows, cache: PoolCache):
+    """Window gradients (N*OH*OW, C, KH*KW) folded back onto the (N, C, H, W) input."""
+    n, c, h, w = cache.x_shape
+    top, bottom, left, right = cache.pads
+    dcol = dwindows.reshape(dwindows.shape[0], -1)  # (N*OH*OW, C*KH*KW)
+    dx_padded = col2im(dcol, (n, c, h + top + bottom, w + left + right), *cache.kernel, cache.stride)
+    return dx_padded[:, :, top:top + h, left:left + w]  # (N, C, H, W)
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """Maximum over each window.
 
     Parameters
@@ -71,94 +78,30 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, for_backward=T
     kernel_size : int or (int, int)
     stride : int, (int, int) or None (= kernel_size)
     padding : int or (int, int), implicit -inf padding
-    for_backward : bool
-        Whether :func:`max_pool2d_backward` will follow (training). Only the speed depends on it:
-        with up to 64 channels the cache then keeps the window elements, gathered contiguous.
 
     Returns
     -------
-    y : ndarray, shape (N, C, OH, OW) (NCHW view of channels-last memory)
-    cache : PoolCache
+    y : ndarray, shape (N, C, OH, OW)
+    cache : PoolCache, with ``argmax``
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "max_pool2d")
-    padded = pad_channels_last(x, pads, fill=-np.inf)  # (N, Hp, Wp, C)
-    windows = None
-    if x.shape[1] < (TRAINING_GATHER_CHANNELS if for_backward else GATHER_CHANNELS):  # gathered, kept
-        windows = gather_offsets(padded, kernel, stride, out_hw)  # (KH*KW, N, OH, OW, C)
-    elements = _window_elements(padded, windows, kernel, stride, out_hw)
-    y = buffers.empty(elements[0].shape, padded.dtype)  # (N, OH, OW, C)
-    if len(elements) == 1:
-        np.copyto(y, elements[0])
-    else:  # the first maximum writes y: no separate copy pass
-        np.maximum(elements[0], elements[1], out=y)
-    for element in elements[2:]:
-        np.maximum(y, element, out=y)  # NaN propagates, as in torch
-    # Which element was the maximum is recomputed in backward: cheaper than tracking it here,
-    # and inference never pays for it.
-    kept = None if windows is not None else padded  # backward reads the gathered elements instead
-    cache = PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw, kept, y, windows)
-    return y.transpose(0, 3, 1, 2), cache  # (N, C, OH, OW) view
+    windows = _windows(x, kernel, stride, pads, -np.inf)  # (N*OH*OW, C, KH*KW)
+    argmax = windows.argmax(axis=2)  # (N*OH*OW, C), the first maximum on ties
+    y = np.take_along_axis(windows, argmax[..., None], axis=2)[..., 0]  # (N*OH*OW, C)
+    return _to_nchw(y, x.shape[0], out_hw), PoolCache(x.shape, kernel, stride, pads, out_hw, argmax)
 
 
 def max_pool2d_backward(dy, cache: PoolCache):
-    """Route each ``dy`` element to the input element that was its window's maximum.
-
-    Offsets are visited in row-major window order and an output position is "claimed" by the
-    first offset equal to its maximum, so on ties the first maximum gets the gradient (torch's
-    rule). A NaN maximum is routed to the last NaN of its window, as torch's kernel does.
+    """Route each ``dy`` element to the input element that was its window's (first) maximum.
 
     Returns
     -------
     dx : ndarray, shape (N, C, H, W); overlapping windows add up.
     """
-    dy_nhwc = dy.transpose(0, 2, 3, 1)  # (N, OH, OW, C)
-    if not dy_nhwc.flags.c_contiguous:  # one transposing copy if dy is NCHW
-        contiguous = buffers.empty(cache.y.shape, dy.dtype)
-        np.copyto(contiguous, dy_nhwc)
-        dy_nhwc = contiguous
-    elements = _window_elements(cache.padded, cache.windows, cache.kernel, cache.stride, cache.out_hw)
-    hit = buffers.empty((len(elements), *cache.y.shape), bool)  # (K, N, OH, OW, C)
-    for element, element_hit in zip(elements, hit, strict=True):
-        np.equal(element, cache.y, out=element_hit)
-    _first_hits_only(hit)
-    nan_unclaimed = np.isnan(cache.y)
-    if nan_unclaimed.any():  # torch replaces the maximum at every NaN: the last one wins
-        for element, element_hit in zip(elements[::-1], hit[::-1], strict=True):
-            nan_hit = np.isnan(element) & nan_unclaimed
-            nan_unclaimed &= ~nan_hit
-            element_hit |= nan_hit
-    routed = buffers.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C), one offset at a time
-    grad_padded = scatter_offsets((np.multiply(element_hit, dy_nhwc, out=routed) for element_hit in hit),
-                                  cache.padded_shape, cache.kernel, cache.stride, cache.out_hw)
-    return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
-
-
-def _window_elements(padded, windows, kernel, stride, out_hw):
-    """The KH*KW (N, OH, OW, C) arrays of window elements, offset by offset: the gathered
-    (contiguous) ones when there are, else strided views of ``padded``."""
-    if windows is not None:
-        return list(windows)
-    return [padded[index] for index in offset_slices(kernel, stride, out_hw)]
-
-
-def _first_hits_only(hit):
-    """Keep, for each window, only the first offset that equals the maximum (in place).
-
-    ``hit`` is (K, ...) bool. The passes run on its bytes as the widest unsigned words that fit:
-    a bool byte is 0 or 1, so ``&`` and ``^`` on 8-byte words act on eight mask bytes at once.
-    """
-    words = _as_words(hit.reshape(hit.shape[0], -1))  # (K, L/width)
-    unclaimed = _as_words(np.logical_not(hit[0]).reshape(1, -1))[0]
-    for k in range(1, len(words)):
-        words[k] &= unclaimed
-        if k < len(words) - 1:  # after the last offset nothing is left to claim
-            unclaimed ^= words[k]  # words[k] is within unclaimed: xor clears exactly those bytes
-
-
-def _as_words(mask):
-    """A (rows, L) bool array viewed as the widest unsigned integers whose size divides L."""
-    width = next(w for w in (8, 4, 2, 1) if mask.shape[1] % w == 0)
-    return mask.view(np.dtype(f"u{width}"))
+    dy_rows = dy.transpose(0, 2, 3, 1).reshape(-1, cache.x_shape[1])  # (N*OH*OW, C)
+    dwindows = np.zeros((*dy_rows.shape, cache.kernel[0] * cache.kernel[1]), dtype=dy.dtype)
+    np.put_along_axis(dwindows, cache.argmax[..., None], dy_rows[..., None], axis=2)
+    return _fold(dwindows, cache)
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
@@ -167,23 +110,16 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     Parameters and returns as :func:`max_pool2d_forward` (the cache has no argmax).
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
-    padded = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
-    offsets = offset_slices(kernel, stride, out_hw)
-    y = padded[offsets[0]].copy()  # (N, OH, OW, C)
-    for index in offsets[1:]:
-        y += padded[index]
-    y /= kernel[0] * kernel[1]
-    return y.transpose(0, 3, 1, 2), PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw)
+    y = _windows(x, kernel, stride, pads, 0.0).mean(axis=2)  # (N*OH*OW, C)
+    return _to_nchw(y, x.shape[0], out_hw), PoolCache(x.shape, kernel, stride, pads, out_hw)
 
 
 def avg_pool2d_backward(dy, cache: PoolCache):
     """Share each ``dy`` element equally among the KH*KW elements of its window."""
-    kh, kw = cache.kernel
-    shared = np.ascontiguousarray(dy.transpose(0, 2, 3, 1)) / (kh * kw)  # (N, OH, OW, C)
-    grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for index in offset_slices(cache.kernel, cache.stride, cache.out_hw):
-        grad_padded[index] += shared
-    return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
+    size = cache.kernel[0] * cache.kernel[1]
+    dy_rows = dy.transpose(0, 2, 3, 1).reshape(-1, cache.x_shape[1])  # (N*OH*OW, C)
+    dwindows = np.repeat(dy_rows[..., None] / size, size, axis=2)  # (N*OH*OW, C, KH*KW)
+    return _fold(dwindows, cache)
 
 
 def _naive_windows(x, kernel_size, stride, padding, fill):

@@ -7,6 +7,7 @@ written in terms of it, the output ``y`` (ReLU, Sigmoid, Tanh, Softmax).
 from __future__ import annotations
 
 from .. import functional as F
+from ..engines import ops
 from .base import Layer
 
 
@@ -31,18 +32,15 @@ class ReLU(_Elementwise):
 
     def forward(self, x):
         self._check(x)
-        self._cache = F.relu(x)
-        return self._cache
-
-    def adopt_output(self, y):
-        """Take ``y``, already ``max(x, 0)`` (a Conv2d applied it, fused, see ``Sequential``),
-        as this layer's output: cache and return it, as :meth:`forward` would."""
-        self._check(y)
-        self._cache = y
+        engine = ops()
+        y = engine.relu(x)
+        self._cache = (engine, y)
         return y
 
     def backward(self, dy):
-        return F.relu_backward(dy, self._saved_for(dy))
+        engine, y = self._saved()
+        self._check_grad(dy, y.shape)
+        return engine.relu_backward(dy, y)
 
 
 class LeakyReLU(_Elementwise):

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
+from .._checks import positive_int
+from ..engines import ops
 from ..functional._args import padding_amounts, pair
+from ..functional.conv import conv_geometry
 from ..init import as_generator, bias_uniform, check_float_dtype, kaiming_uniform
 from ..parameter import Parameter
 from .base import Layer
-
-
-def _positive_int(value, name, who):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class Conv2d(Layer):
@@ -43,14 +39,15 @@ class Conv2d(Layer):
     Shapes
     ------
     x (N, C_in, H, W) -> y (N, C_out, OH, OW), ``OH = (H + pad_h - KH) // SH + 1``.
-    See :mod:`convnp.functional.conv` for the forward and backward formulas.
+    The math: :func:`convnp.functional.conv2d_forward` / :func:`~convnp.functional.conv2d_backward`
+    (im2col, one matrix product, col2im), or their engine twins in :mod:`convnp.fast`.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  *, dtype=np.float32, rng=None):
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels", "Conv2d")
-        self.out_channels = _positive_int(out_channels, "out_channels", "Conv2d")
+        self.in_channels = positive_int(in_channels, "in_channels", "Conv2d")
+        self.out_channels = positive_int(out_channels, "out_channels", "Conv2d")
         self.kernel_size = pair(kernel_size, "Conv2d kernel_size")
         self.stride = pair(stride, "Conv2d stride")
         pads = padding_amounts(padding, self.kernel_size, self.stride, "Conv2d")  # 'same': stride 1
@@ -61,26 +58,29 @@ class Conv2d(Layer):
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
         self.weight = Parameter(kaiming_uniform(shape, fan_in, rng, dtype), "weight")
         self.bias = Parameter(bias_uniform(self.out_channels, fan_in, rng, dtype), "bias") if bias else None
-        self.need_input_grad = True  # False skips dx (nothing upstream to update)
 
-    def forward(self, x, *, relu=False):
-        """``relu=True`` also applies ``max(y, 0)`` while each piece of ``y`` is in cache (what
-        ``Sequential`` does for a Conv2d followed by a ReLU); backward still expects the
-        gradient with respect to the convolution's own output, which the ReLU's backward gives."""
+    def check_input(self, x):
+        """Raise a TypeError/ValueError naming this layer unless ``x`` is an input it takes:
+        a float array (N, in_channels, H, W) of the weights' dtype, no smaller than the kernel."""
         self._check_input(x, 4, f"(N, {self.in_channels}, H, W)", 1, self.in_channels,
                           self.weight.dtype)
-        bias = None if self.bias is None else self.bias.data
         try:
-            y, cache = F.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding, relu=relu)
+            conv_geometry(x.shape, self.weight.shape, self.stride, self.padding)
         except ValueError as error:  # input smaller than the kernel
             raise ValueError(f"{self!r}: {error}") from None
-        self._cache = (cache, y.shape)
+
+    def forward(self, x):
+        self.check_input(x)
+        bias = None if self.bias is None else self.bias.data
+        engine = ops()
+        y, cache = engine.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
+        self._cache = (engine, cache, y.shape)  # backward runs the same engine's twin
         return y
 
     def backward(self, dy):
-        cache, y_shape = self._saved()
+        engine, cache, y_shape = self._saved()
         self._check_grad(dy, y_shape)
-        dx, dweight, dbias = F.conv2d_backward(dy, cache, self.need_input_grad)
+        dx, dweight, dbias = engine.conv2d_backward(dy, cache)
         np.copyto(self.weight.grad, dweight)
         if self.bias is not None:
             np.copyto(self.bias.grad, dbias)

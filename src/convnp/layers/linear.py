@@ -7,10 +7,11 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .._checks import positive_int
+from ..engines import ops
 from ..init import as_generator, bias_uniform, check_float_dtype, kaiming_uniform
 from ..parameter import Parameter
 from .base import Layer
-from .conv import _positive_int
 
 
 class Linear(Layer):
@@ -34,15 +35,14 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, bias=True, *, dtype=np.float32, rng=None):
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "Linear")
-        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        self.in_features = positive_int(in_features, "in_features", "Linear")
+        self.out_features = positive_int(out_features, "out_features", "Linear")
         dtype = check_float_dtype(dtype, "Linear")
         rng = as_generator(rng)
         shape = (self.out_features, self.in_features)
         self.weight = Parameter(kaiming_uniform(shape, self.in_features, rng, dtype), "weight")
         self.bias = (Parameter(bias_uniform(self.out_features, self.in_features, rng, dtype), "bias")
                      if bias else None)
-        self.need_input_grad = True
 
     def forward(self, x):
         layout = f"(N, {self.in_features})"
@@ -56,8 +56,8 @@ class Linear(Layer):
     def backward(self, dy):
         x = self._saved()
         self._check_grad(dy, (x.shape[0], self.out_features))
-        dx, _, dbias = F.linear_backward(dy, x, self.weight.data, self.bias is not None,
-                                         self.need_input_grad, dweight_out=self.weight.grad)
+        dx, dweight, dbias = ops().linear_backward(dy, x, self.weight.data, self.bias is not None)
+        np.copyto(self.weight.grad, dweight)
         if self.bias is not None:
             np.copyto(self.bias.grad, dbias)
         return dx

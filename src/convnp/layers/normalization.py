@@ -6,11 +6,11 @@ import numbers
 
 import numpy as np
 
+from .._checks import positive_int
 from ..functional import normalization as N
 from ..init import check_float_dtype
 from ..parameter import Parameter
 from .base import Layer
-from .conv import _positive_int
 
 
 class _BatchNorm(Layer):
@@ -48,7 +48,7 @@ class _BatchNorm(Layer):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, *, dtype=np.float32):
         super().__init__()
         name = type(self).__name__
-        self.num_features = _positive_int(num_features, "num_features", name)
+        self.num_features = positive_int(num_features, "num_features", name)
         if not isinstance(eps, numbers.Real) or not eps > 0:
             raise ValueError(f"{name}: eps must be a positive number, got {eps!r}")
         if momentum is not None and (not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1):

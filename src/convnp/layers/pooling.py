@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import functional as F
+from ..engines import ops
 from ..functional._args import padding_amounts, pair
 from ..functional.pooling import pool_geometry
 from .base import Layer
@@ -23,7 +23,9 @@ class _Pool2d(Layer):
         pool_geometry((1, 1) + tuple(self.kernel_size), self.kernel_size, self.stride, self.padding,
                       repr(self))  # validates padding <= kernel/2 at construction
 
-    def _check(self, x):
+    def check_input(self, x):
+        """Raise a TypeError/ValueError naming this layer unless ``x`` is an (N, C, H, W) float
+        array at least as large as the window."""
         self._check_input(x, 4, "(N, C, H, W)")
         try:
             pool_geometry(x.shape, self.kernel_size, self.stride, self.padding, repr(self))
@@ -59,15 +61,16 @@ class MaxPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        self._check(x)
-        y, self._cache = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding,
-                                              for_backward=self.training)
+        self.check_input(x)
+        engine = ops()
+        y, cache = engine.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        self._cache = (engine, cache, y.shape)
         return y
 
     def backward(self, dy):
-        cache = self._saved()
-        self._check_grad(dy, (cache.x_shape[0], cache.x_shape[1], *cache.out_hw))
-        return F.max_pool2d_backward(dy, cache)
+        engine, cache, y_shape = self._saved()
+        self._check_grad(dy, y_shape)
+        return engine.max_pool2d_backward(dy, cache)
 
 
 class AvgPool2d(_Pool2d):
@@ -78,11 +81,13 @@ class AvgPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        self._check(x)
-        y, self._cache = F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        self.check_input(x)
+        engine = ops()
+        y, cache = engine.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        self._cache = (engine, cache, y.shape)
         return y
 
     def backward(self, dy):
-        cache = self._saved()
-        self._check_grad(dy, (cache.x_shape[0], cache.x_shape[1], *cache.out_hw))
-        return F.avg_pool2d_backward(dy, cache)
+        engine, cache, y_shape = self._saved()
+        self._check_grad(dy, y_shape)
+        return engine.avg_pool2d_backward(dy, cache)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Layer
+from .container import Chain
 
 
 class Residual(Layer):
@@ -15,8 +16,8 @@ class Residual(Layer):
     shortcut : Layer, list of layers, or None
         The skip branch. None is the identity; when the branch changes the shape (stride,
         channels), use a projection such as ``Conv2d(c_in, c_out, 1, stride=2)`` or, as in ResNet,
-        ``Sequential(Conv2d(..., 1, stride=2, bias=False), BatchNorm2d(c_out))``; a list is
-        wrapped in a Sequential.
+        ``[Conv2d(..., 1, stride=2, bias=False), BatchNorm2d(c_out)]``; a list is wrapped in a
+        :class:`~convnp.layers.container.Chain` (named like an ``nn.Sequential``).
 
     Attributes
     ----------
@@ -32,8 +33,6 @@ class Residual(Layer):
 
     def __init__(self, *layers, shortcut=None):
         super().__init__()
-        from ..model.sequential import Sequential  # model imports layers: import at call time
-
         if not layers:
             raise ValueError("Residual: give at least one layer for the residual branch")
         for index, layer in enumerate(layers):
@@ -41,11 +40,11 @@ class Residual(Layer):
                 raise TypeError(f"Residual: argument {index} must be a layer such as cn.Conv2d(...), "
                                 f"got {type(layer).__name__}")
         if isinstance(shortcut, (list, tuple)):
-            shortcut = Sequential(*shortcut)
+            shortcut = Chain(*shortcut)
         if shortcut is not None and not isinstance(shortcut, Layer):
             raise TypeError(f"Residual: shortcut must be a layer, a list of layers or None, "
                             f"got {type(shortcut).__name__}")
-        self.branch = Sequential(*layers)  # holds the list, named "layers" in children()
+        self.branch = Chain(*layers)  # holds the list, named "layers" in children()
         self.shortcut = shortcut
 
     @property
@@ -62,14 +61,18 @@ class Residual(Layer):
     def forward(self, x):
         out = self.branch.forward_labelled(x, f"{self!r}: layers.")  # backward: branch.backward
         skip = x if self.shortcut is None else self.shortcut.forward(x)
+        self.check_shapes(x, out, skip)
+        self._cache = out.shape
+        return out + skip
+
+    def check_shapes(self, x, out, skip):
+        """A clear ValueError unless the branch's output ``out`` and ``skip`` can be added."""
         if skip.shape != out.shape:
             path = "the identity shortcut" if self.shortcut is None else f"shortcut {self.shortcut!r}"
             raise ValueError(f"{self!r}: the layers give shape {out.shape} but {path} gives "
                              f"{skip.shape} for input {x.shape}; they must match to be added. Use a "
                              f"shortcut that maps the input to the branch's shape, e.g. "
                              f"shortcut=Conv2d(in_channels, out_channels, 1, stride=stride)")
-        self._cache = out.shape
-        return out + skip
 
     def backward(self, dy):
         y_shape = self._saved()

@@ -6,47 +6,14 @@ import math
 
 import numpy as np
 
-from ..layers.activations import ReLU
-from ..layers.base import Layer
-from ..layers.conv import Conv2d
-from ..layers.pooling import MaxPool2d
+from .. import engines
+from ..fast import planner
+from ..layers.container import Chain
 from . import training
 
 
-def execution_order(layers) -> list[int]:
-    """Indices of ``layers`` in the order ``forward`` runs them (``backward``: reversed).
-
-    The given order, except that a ReLU directly followed by a MaxPool2d runs after the pool.
-    Why it is allowed: ReLU is monotone, so ``max(relu(a), relu(b)) == relu(max(a, b))`` exactly
-    (NaN included), and the gradients agree too: both orders send ``dy`` to the window's first
-    maximum when that maximum is positive, and nothing otherwise. Why it pays: after the pool the
-    ReLU passes over 1/(KH*KW) of the numbers (simple-cnn's ReLU at batch 64, forward +
-    backward: 1.4 -> 0.5 ms, benchmarks/RESULTS.md). Each layer still sees only its own forward and
-    backward, so it works the same when called alone; only its cached input is the other one.
-    """
-    order = list(range(len(layers)))
-    for k in range(len(order) - 1):  # a ReLU moves past consecutive pools, one at a time
-        if type(layers[order[k]]) is ReLU and type(layers[order[k + 1]]) is MaxPool2d:
-            order[k], order[k + 1] = order[k + 1], order[k]
-    return order
-
-
-def fused_relus(layers, order) -> dict[int, int]:
-    """``{conv index: relu index}`` for each Conv2d that runs directly before a ReLU in ``order``.
-
-    ``forward`` lets such a Conv2d apply the ReLU itself, to each piece of its output while it
-    is still in cache, and hands the result to the ReLU as its output (``ReLU.adopt_output``):
-    the same numbers, one pass over the whole activation in memory less (cifar-small's
-    inference at batch 256: 5% faster). Backward is unchanged: each layer runs its own.
-    """
-    return {order[k]: order[k + 1] for k in range(len(order) - 1)
-            if type(layers[order[k]]) is Conv2d and type(layers[order[k + 1]]) is ReLU}
-
-
-class Sequential(Layer):
-    """A stack of layers: ``forward`` runs them in order, ``backward`` in reverse (except that a
-    ReLU feeding a MaxPool2d runs after it, and a Conv2d applies the ReLU that follows it, with
-    the same results: :func:`execution_order`, :func:`fused_relus`).
+class Sequential(Chain):
+    """A stack of layers: ``forward`` runs them in order, ``backward`` in reverse.
 
     Parameters
     ----------
@@ -57,45 +24,26 @@ class Sequential(Layer):
     Names of parameters follow torch (``"0.weight"``, ``"3.bias"``, ``"2.1.weight"`` for a
     nested Sequential), so ``state_dict`` / ``load_state_dict`` exchange weights with an
     equivalent ``torch.nn.Sequential`` without transposes.
+
+    Under the reference engine ``forward`` is the plain loop of :class:`~convnp.layers.Chain`:
+    each layer's ``forward(x)`` once, in order. Under the fast engine (the default) the same
+    layers run by the engine's plan (:func:`convnp.fast.planner.plan`), which may reorder a
+    ReLU past a max-pool or fuse a convolution with its ReLU: the same numbers, less work.
     """
 
     def __init__(self, *layers):
-        super().__init__()
-        for index, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: argument {index} must be a layer such as "
-                                f"cn.Conv2d(...), got {type(layer).__name__}")
-        self.layers = list(layers)
+        super().__init__(*layers)
         self.stop_training = False
         self.metadata = {}  # JSON-compatible facts saved with the model, e.g. class names
-
-    def children(self):
-        return {str(index): layer for index, layer in enumerate(self.layers)}
+        self._plan = None  # the fast engine's plan of the last forward pass
 
     def forward(self, x):
-        """Apply every layer in order (see :func:`execution_order`). Errors name the failing
-        layer's index."""
-        return self.forward_labelled(x, "layer ")
-
-    def forward_labelled(self, x, prefix: str):
-        """:meth:`forward`, naming a failing layer as ``prefix`` + its index in the error."""
-        order = execution_order(self.layers)
-        fused = fused_relus(self.layers, order)
-        adopting = set(fused.values())
-        for index in order:
-            layer = self.layers[index]
-            try:
-                if index in fused:
-                    x = layer.forward(x, relu=True)
-                elif index in adopting:
-                    x = layer.adopt_output(x)
-                else:
-                    x = layer.forward(x)
-            except (ValueError, TypeError) as error:
-                if type(error) not in (ValueError, TypeError):
-                    raise
-                raise type(error)(f"{prefix}{index} {error}") from None
-        return x
+        """Apply every layer in order. Errors name the failing layer's index."""
+        if engines.get_engine() != "fast":
+            self._plan = None
+            return super().forward(x)
+        self._plan = planner.plan(self.layers, self.training)
+        return self._plan.forward(x)
 
     def backward(self, dy, *, input_grad=True):
         """Back-propagate ``dy`` (d loss / d output) through every layer in reverse.
@@ -104,29 +52,10 @@ class Sequential(Layer):
         (what ``fit`` uses) the first layer may skip computing it — nothing consumes the
         gradient of the data — and None is returned.
         """
-        order = execution_order(self.layers)
-        first = self.layers[order[0]] if order else None
-        skip = not input_grad and getattr(first, "need_input_grad", False)
-        if skip:
-            first.need_input_grad = False
-        try:
-            for index in reversed(order):
-                dy = self.layers[index].backward(dy)
-        finally:
-            if skip:
-                first.need_input_grad = True
-        return dy if input_grad else None
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(*self.layers[index])
-        return self.layers[index]
-
-    def __len__(self):
-        return len(self.layers)
-
-    def __iter__(self):
-        return iter(self.layers)
+        if self._plan is not None:
+            return self._plan.backward(dy, input_grad)
+        dx = super().backward(dy)
+        return dx if input_grad else None
 
     def summary(self, input_shape) -> str:
         """A table of layers, output shapes and parameter counts (Keras' ``summary``).
@@ -211,8 +140,3 @@ class Sequential(Layer):
         from .serialization import save_model
 
         save_model(self, path)
-
-    def __repr__(self):
-        inner = "".join(f"\n  ({index}): " + repr(layer).replace("\n", "\n  ")
-                        for index, layer in enumerate(self.layers))
-        return f"Sequential({inner}\n)" if self.layers else "Sequential()"

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import layers as L
 from .._io import atomic_write
+from ..layers.container import Chain
 from .sequential import Sequential
 
 FORMAT_VERSION = 1
@@ -28,6 +29,8 @@ LAYER_TYPES = {cls.__name__: cls for cls in (
 
 def describe(layer) -> dict:
     """JSON-compatible description of a layer (recursively for containers)."""
+    if type(layer) is Chain:  # a list of layers, e.g. a Residual's shortcut: saved as a Sequential
+        return {"type": "Sequential", "layers": [describe(child) for child in layer.layers]}
     name = type(layer).__name__
     if LAYER_TYPES.get(name) is not type(layer):
         raise TypeError(f"save: {name} is not a built-in convnp layer and cannot be saved")

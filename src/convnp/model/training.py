@@ -18,7 +18,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..functional import buffers
+from .. import engines
 from .callbacks import History, call_hook
 
 
@@ -113,7 +113,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         if model.stop_training:
             break
     call_hook(callbacks, "on_train_end", dict(history.history))
-    buffers.clear()  # the work arrays kept for the next step go back (a later call makes them again)
+    engines.release_workspace()  # the work arrays kept for the next step go back
     return history
 
 

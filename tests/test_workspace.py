@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import convnp as cn
-from convnp.functional import buffers
+from convnp.fast import workspace as buffers
 
 BIG = (512, 1024)  # 2 MiB of float32: pooled
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import buffers
+from . import workspace
+from .routes import forced
 from .windows import images_per_chunk
 
 BLOCKS = range(2, 17)  # outputs per band considered (those that divide the output width)
@@ -114,7 +115,7 @@ def band_chunks(padded, kernel, stride, out_hw, block):
     step = images_per_chunk(n, rows_per_image * row_size * padded.itemsize)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        band = buffers.empty(((stop - start) * rows_per_image, row_size), padded.dtype)
+        band = workspace.empty(((stop - start) * rows_per_image, row_size), padded.dtype)
         band[:, :-1].view(runs.dtype).reshape(runs[start:stop].shape)[...] = runs[start:stop]  # the copy
         band[:, -1] = 1
         yield slice(start * rows_per_image, stop * rows_per_image), band
@@ -143,10 +144,10 @@ def band_input_grad(dy_2d, weight, padded_shape, stride, out_hw, block):
     # (B*O, KH, SPAN*C): kernel_rows[:, p] is W_p
     kernel_rows = band_weights(weight, None, block, stride)[:, :-1].reshape(-1, kh, span * c)
     dy_band = dy_2d.reshape(-1, block * out_channels)  # (N*OH*OW/B, B*O)
-    grad_padded = buffers.zeros(padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
+    grad_padded = workspace.zeros(padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
     rows_per_image = oh * (ow // block)
     step = images_per_chunk(n, rows_per_image * kh * span * c * dy_2d.itemsize)
-    product = buffers.empty((min(step, n) * rows_per_image, span * c), dy_2d.dtype)  # (rows, SPAN*C)
+    product = workspace.empty((min(step, n) * rows_per_image, span * c), dy_2d.dtype)  # (rows, SPAN*C)
     for start in range(0, n, step):
         stop = min(start + step, n)
         rows = slice(start * rows_per_image, stop * rows_per_image)
@@ -179,3 +180,14 @@ def _scatter_add_bands(dx_p, grad_rows, stride, out_hw, block):
         target = as_strided(grad_rows[:, :, start:], (images, oh, bands, size, c),
                             (step_n, step_y * sh, step_x * width, step_x, step_c))
         target += dx_p[:, :, :, start:start + size]  # (n, OH, OW/B, size, C)
+
+
+def block_for(weight_shape, stride, out_hw) -> int | None:
+    """Outputs per band for this convolution (None: window matrices), as forced or by the cost model."""
+    band = forced("band")
+    if band is None:
+        return band_block(weight_shape, stride, out_hw)
+    if band == "off":
+        return None
+    divisors = [b for b in range(1, min(out_hw[1], 16) + 1) if out_hw[1] % b == 0]
+    return divisors[min(1, len(divisors) - 1)] if band == "narrow" else divisors[-1]

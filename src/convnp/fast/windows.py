@@ -13,7 +13,8 @@ import functools
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import buffers
+from . import workspace
+from .routes import forced
 
 COLUMN_CHUNK_BYTES = 2 * 2**20  # window matrices beyond KEEP_COLUMNS_BYTES are built in pieces this large
 KEEP_COLUMNS_BYTES = 8 * 2**20  # a window matrix up to this size is built whole (and kept for dW)
@@ -37,7 +38,7 @@ def pad_channels_last(x: np.ndarray, pads, fill: float = 0.0) -> np.ndarray:
     x_nhwc = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view
     if top == bottom == left == right == 0 and x_nhwc.flags.c_contiguous:
         return x_nhwc
-    padded = buffers.empty((n, h + top + bottom, w + left + right, c), x.dtype)
+    padded = workspace.empty((n, h + top + bottom, w + left + right, c), x.dtype)
     if top or bottom or left or right:
         padded.fill(fill)
     padded[:, top:top + h, left:left + w, :] = x_nhwc
@@ -107,7 +108,7 @@ def scatter_add_windows(grad_windows: np.ndarray, padded_shape, stride) -> np.nd
     windows (i, j) and offsets (p, q) with ``i*SH + p == y`` and ``j*SW + q == x``.
     """
     _, oh, ow, kh, kw, _ = grad_windows.shape
-    grad_padded = buffers.zeros(padded_shape, grad_windows.dtype)
+    grad_padded = workspace.zeros(padded_shape, grad_windows.dtype)
     for i in range(kh):
         for j in range(kw):
             grad_padded[offset_slice(i, j, stride, (oh, ow))] += grad_windows[:, :, :, i, j, :]
@@ -149,7 +150,7 @@ def gather_offsets(padded: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
     runs, where passes over strided offset views of ``padded`` run C numbers at a time.
     """
     n, _, _, c = padded.shape
-    gathered = buffers.empty((kernel[0] * kernel[1], n, *out_hw, c), padded.dtype)
+    gathered = workspace.empty((kernel[0] * kernel[1], n, *out_hw, c), padded.dtype)
     source, target = pixels(padded), pixels(gathered)  # (N, Hp, Wp), (KH*KW, N, OH, OW)
     for element, index in zip(target, offset_slices(kernel, stride, out_hw), strict=True):
         element[...] = source[index]
@@ -179,7 +180,8 @@ def scatter_offsets(values, padded_shape, kernel, stride, out_hw) -> np.ndarray:
     grad = None
     for index, value in zip(offsets, values, strict=True):
         if grad is None:
-            grad = (buffers.empty if tiled else buffers.zeros)(padded_shape, value.dtype)  # (N, Hp, Wp, C)
+            make = workspace.empty if tiled else workspace.zeros
+            grad = make(padded_shape, value.dtype)  # (N, Hp, Wp, C)
         if overlapping:
             grad[index] += value
         else:
@@ -224,7 +226,7 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw, ones_row=Fal
         padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
         padded[:, :, top:top + h, left:left + w] = x
     rows = c * kh * kw
-    matrix = buffers.empty((rows + ones_row, n * oh * ow), x.dtype)
+    matrix = workspace.empty((rows + ones_row, n * oh * ow), x.dtype)
     columns = matrix[:rows].reshape(c, kh, kw, n, oh, ow)  # a view to fill
     for i in range(kh):
         for j in range(kw):
@@ -238,9 +240,10 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw, ones_row=Fal
 def images_per_chunk(n, image_bytes):
     """All ``n`` images when their window matrix is at most KEEP_COLUMNS_BYTES, else as many as
     fit in COLUMN_CHUNK_BYTES (at least one)."""
-    if n * image_bytes <= KEEP_COLUMNS_BYTES:
+    chunk_bytes = forced("chunk_bytes")  # a test hook: routes.force_conv_route(chunk_bytes=...)
+    if chunk_bytes is None and n * image_bytes <= KEEP_COLUMNS_BYTES:
         return n
-    return max(1, COLUMN_CHUNK_BYTES // image_bytes)
+    return max(1, (chunk_bytes or COLUMN_CHUNK_BYTES) // image_bytes)
 
 
 def column_chunks(images, kernel, stride, out_hw, pads=(0, 0, 0, 0)):
@@ -263,12 +266,12 @@ def column_chunks(images, kernel, stride, out_hw, pads=(0, 0, 0, 0)):
     step = images_per_chunk(n, rows_per_image * kernel[0] * kernel[1] * c * images.itemsize)
     scratch = None  # chunks with padding: one buffer whose borders stay 0 (only the inside is written)
     if step < n and any(pads):
-        scratch = buffers.zeros((step, h + pads[0] + pads[1], w + pads[2] + pads[3], c), images.dtype)
+        scratch = workspace.zeros((step, h + pads[0] + pads[1], w + pads[2] + pads[3], c), images.dtype)
     for start in range(0, n, step):
         stop = min(start + step, n)
         padded = _pad_images(images[start:stop], pads, scratch)  # (images, Hp, Wp, C)
         windows = window_view(padded, kernel, stride, out_hw)  # (images, OH, OW, KH, KW, C) view
-        columns = buffers.empty(((stop - start) * rows_per_image, windows[0, 0, 0].size), images.dtype)
+        columns = workspace.empty(((stop - start) * rows_per_image, windows[0, 0, 0].size), images.dtype)
         columns.reshape(windows.shape)[...] = windows  # the one copy
         yield slice(start * rows_per_image, stop * rows_per_image), columns
 

@@ -1,16 +1,20 @@
-"""Sequential runs a ReLU that feeds a MaxPool2d after the pool, and lets a Conv2d apply the ReLU
-that follows it: the same numbers as running the layers one at a time in the order given, forward
-and backward, ties and NaN included."""
+"""The fast engine's plan runs a ReLU that feeds a MaxPool2d after the pool, and lets a Conv2d
+apply the ReLU that follows it: the same numbers as running the layers one at a time in the
+order given, forward and backward, ties and NaN included."""
 
 import numpy as np
 import pytest
 
 import convnp as cn
-import convnp.layers.activations
-from convnp import functional as F
-from convnp.functional import windows
-from convnp.model.sequential import execution_order, fused_relus
+from convnp import fast
+from convnp.fast.planner import ConvStep, execution_order, plan
 from helpers import use_conv_route
+
+
+def fused_relus(layers) -> dict[int, int]:
+    """``{conv index: relu index}`` for each Conv2d the plan fuses with a ReLU."""
+    return {index: layers.index(step.relu) for index, step in plan(layers).steps
+            if isinstance(step, ConvStep) and step.relu is not None}
 
 
 def test_a_relu_before_max_pools_moves_after_them():
@@ -59,8 +63,7 @@ def test_reordered_run_gives_the_same_outputs_and_gradients(channels, pool_args,
     if with_nan:
         x[0, :, 2, 3] = np.nan
     y_fast = model.forward(x)
-    relu, last_pool = model.layers[1], model.layers[3]
-    assert relu._cache.shape == x.shape[:1] + (channels,) + last_pool._cache.out_hw  # it ran last
+    assert [index for index, _ in plan(model.layers).steps] == [0, 2, 3, 1, 4, 5]  # the ReLU runs last
     dy = rng.standard_normal(y_fast.shape)
     dx_fast = model.backward(dy)
     grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
@@ -90,8 +93,7 @@ def test_a_conv_applies_the_relu_right_after_it_only():
     my_relu, my_conv = type("MyReLU", (cn.ReLU,), {})(), type("MyConv", (cn.Conv2d,), {})(2, 2, 3)
     layers = [cn.Conv2d(1, 2, 3), cn.ReLU(), cn.Conv2d(2, 2, 3), cn.ReLU(), cn.MaxPool2d(2),
               cn.Conv2d(2, 2, 3), cn.LeakyReLU(), cn.Conv2d(2, 2, 3), my_relu, my_conv, cn.ReLU()]
-    order = execution_order(layers)  # the second ReLU runs after its pool: nothing to fuse
-    assert fused_relus(layers, order) == {0: 1}
+    assert fused_relus(layers) == {0: 1}  # the second ReLU runs after its pool: nothing to fuse
 
 
 @pytest.mark.parametrize("route, channels", [("windows", 2), ("windows", 5), ("band-narrow", 2)],
@@ -99,19 +101,17 @@ def test_a_conv_applies_the_relu_right_after_it_only():
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("with_nan", [False, True])
 def test_fused_conv_relu_gives_the_same_outputs_and_gradients(route, channels, chunked, with_nan,
-                                                               monkeypatch):
-    use_conv_route(monkeypatch, route)
-    if chunked:  # one image per window-matrix chunk: the ReLU runs piece by piece
-        monkeypatch.setattr(windows, "KEEP_COLUMNS_BYTES", 1)
-        monkeypatch.setattr(windows, "COLUMN_CHUNK_BYTES", 1)
+                                                               routes, monkeypatch):
+    # chunked: one image per window-matrix chunk, so the ReLU runs piece by piece
+    use_conv_route(routes, route, chunk_bytes=1 if chunked else None)
     rng = np.random.default_rng(channels)
     x = rng.standard_normal((3, channels, 6, 7))
     if with_nan:
         x[1, 0, 2, 3] = np.nan
     model = cn.Sequential(cn.Conv2d(channels, 4, 3, padding=1, dtype=np.float64, rng=rng), cn.ReLU(),
                           cn.Flatten(), cn.Linear(4 * 6 * 7, 3, dtype=np.float64, rng=rng))
-    separate_relus, relu = [], F.relu
-    monkeypatch.setattr(convnp.layers.activations.F, "relu", lambda a: separate_relus.append(a) or relu(a))
+    separate_relus, relu = [], fast.relu
+    monkeypatch.setattr(fast, "relu", lambda a: separate_relus.append(a) or relu(a))
     y_fast = model.forward(x)
     assert separate_relus == []  # the conv applied it
     dy = rng.standard_normal(y_fast.shape)
@@ -132,11 +132,18 @@ def test_conv2d_forward_with_relu_is_relu_of_the_convolution(stride, padding):
     x = rng.standard_normal((2, 6, 9, 8)).astype(np.float32)
     weight = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(5).astype(np.float32)
-    y_fused, _ = F.conv2d_forward(x, weight, bias, stride, padding, relu=True)
-    y, _ = F.conv2d_forward(x, weight, bias, stride, padding)
-    np.testing.assert_array_equal(y_fused, F.relu(y))
+    y_fused, _ = fast.conv2d_forward(x, weight, bias, stride, padding, relu=True)
+    y, _ = fast.conv2d_forward(x, weight, bias, stride, padding)
+    np.testing.assert_array_equal(y_fused, fast.relu(y))
 
 
-def test_a_relu_adopting_an_output_checks_it():
-    with pytest.raises(TypeError, match=r"ReLU\(\): expected a NumPy array"):
-        cn.ReLU().adopt_output([1.0, -1.0])
+def test_a_fused_step_checks_its_input_and_gradient_like_the_layers():
+    model = cn.Sequential(cn.Conv2d(1, 2, 3), cn.ReLU())
+    with pytest.raises(TypeError, match=r"layer 0 Conv2d\(1→2, k=3\): expected a NumPy array"):
+        model.forward([1.0, -1.0])
+    with pytest.raises(RuntimeError, match="backward\\(\\) called before forward"):
+        model.backward(np.ones((1, 2, 3, 3), np.float32))
+    y = model.forward(np.ones((1, 1, 5, 5), np.float32))
+    with pytest.raises(ValueError, match=r"backward expected dy of shape \(1, 2, 3, 3\)"):
+        model.backward(np.ones((1, 2, 3, 4), np.float32))
+    assert y.shape == (1, 2, 3, 3)

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import buffers
+from . import workspace
 from .conv_band import band_input_grad
+from .routes import forced_dx_route
 from .windows import column_chunks, crop_to_nchw, offset_slice, scatter_add_windows, window_view
 
 if TYPE_CHECKING:
@@ -48,19 +49,19 @@ def input_grad(dy_2d, cache: ConvCache):
     n, c, h, w = cache.x_shape
     out_channels, _, kh, kw = cache.weight.shape
     oh, ow = cache.out_hw
-    padded_width = cache.padded_shape[2]
-    if cache.block:
+    route = dx_route(cache)
+    if route == "band":
         grad_padded = band_input_grad(dy_2d, cache.weight, cache.padded_shape, cache.stride, cache.out_hw,
                                       cache.block)
-    elif c < FEW_CHANNELS:
+    elif route == "columns":
         dcolumns = dy_2d @ weight_rows(cache.weight)  # (N*OH*OW, KH*KW*C)
         grad_windows = dcolumns.reshape(n, oh, ow, kh, kw, c)
         grad_padded = scatter_add_windows(grad_windows, cache.padded_shape, cache.stride)
-    elif cache.stride == (1, 1) and padded_width <= ROW_DX_MAX_GROWTH * ow:
+    elif route == "rows":
         grad_padded = _input_grad_rows(dy_2d, cache)
     else:
-        grad_padded = buffers.zeros(cache.padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
-        product = buffers.empty((n * oh * ow, c), dy_2d.dtype)
+        grad_padded = workspace.zeros(cache.padded_shape, dy_2d.dtype)  # (N, Hp, Wp, C)
+        product = workspace.empty((n * oh * ow, c), dy_2d.dtype)
         for i in range(kh):
             for j in range(kw):
                 np.matmul(dy_2d, cache.weight[:, :, i, j], out=product)  # (N*OH*OW, C)
@@ -84,12 +85,12 @@ def _input_grad_rows(dy_2d, cache: ConvCache):
     n, hp, wp, c = cache.padded_shape
     out_channels, _, kh, kw = cache.weight.shape
     oh, ow = cache.out_hw
-    dy_wide = buffers.zeros((n, oh, wp + kw - 1, out_channels), dy_2d.dtype)
+    dy_wide = workspace.zeros((n, oh, wp + kw - 1, out_channels), dy_2d.dtype)
     dy_wide[:, :, kw - 1:kw - 1 + ow] = dy_2d.reshape(n, oh, ow, out_channels)  # (N, OH, Wp+KW-1, O)
-    rows = buffers.empty((n * oh * wp, kw * out_channels), dy_2d.dtype)  # R: (N*OH*Wp, KW*O)
+    rows = workspace.empty((n * oh * wp, kw * out_channels), dy_2d.dtype)  # R: (N*OH*Wp, KW*O)
     rows.reshape(n, oh, wp, 1, kw, out_channels)[...] = window_view(dy_wide, (1, kw), (1, 1), (oh, wp))
-    grad_padded = buffers.zeros((n, hp, wp, c), dy_2d.dtype)
-    product = buffers.empty((n * oh * wp, c), dy_2d.dtype)
+    grad_padded = workspace.zeros((n, hp, wp, c), dy_2d.dtype)
+    product = workspace.empty((n * oh * wp, c), dy_2d.dtype)
     for p in range(kh):
         kernel_row = cache.weight[:, :, p, ::-1].transpose(2, 0, 1).reshape(kw * out_channels, c)  # (KW*O, C)
         np.matmul(rows, kernel_row, out=product)  # (N*OH*Wp, C)
@@ -97,13 +98,25 @@ def _input_grad_rows(dy_2d, cache: ConvCache):
     return grad_padded
 
 
-def full_correlation_pays(cache: ConvCache) -> bool:
-    """Not the band route, stride 1, many channels, and ``dy`` padded to the input's size is not
-    much larger."""
+def dx_route(cache: ConvCache) -> str:
+    """The route of this convolution's ``dx``: 'band' after a band forward; else, by shape,
+    'columns' (few input channels), 'full-correlation' (stride 1, ``dy`` padded to the input's
+    size not much larger), 'rows' (other stride 1 with little padding), or 'offsets'. A route
+    forced by :func:`.routes.force_conv_route` wins where it can serve the layer."""
+    if cache.block:
+        return "band"
+    forced = forced_dx_route()
+    if forced in ("columns", "offsets") or (forced and cache.stride == (1, 1)):
+        return forced
     n, c, h, w = cache.x_shape
     oh, ow = cache.out_hw
-    small_growth = h * w <= FULL_DX_MAX_GROWTH * oh * ow
-    return cache.block is None and c >= FEW_CHANNELS and cache.stride == (1, 1) and small_growth
+    if c < FEW_CHANNELS:
+        return "columns"
+    if cache.stride != (1, 1):
+        return "offsets"
+    if h * w <= FULL_DX_MAX_GROWTH * oh * ow:
+        return "full-correlation"
+    return "rows" if cache.padded_shape[2] <= ROW_DX_MAX_GROWTH * ow else "offsets"
 
 
 def backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
@@ -130,7 +143,7 @@ def backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
     dy_chunks = column_chunks(dy_inside, (kh, kw), (1, 1), (h, w), [max(0, border) for border in borders])
     flipped = cache.weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)  # (KH*KW*O, C)
     x_2d = cache.source.transpose(0, 2, 3, 1).reshape(n * h * w, c)  # (N*H*W, C), free if channels-last
-    dx_2d = buffers.empty((n * h * w, c), dy_2d.dtype) if need_input_grad else None
+    dx_2d = workspace.empty((n * h * w, c), dy_2d.dtype) if need_input_grad else None
     dflipped = np.zeros(flipped.shape, dtype=dy_2d.dtype)  # (KH*KW*O, C)
     for chunk_rows, chunk in dy_chunks:  # D's rows, each chunk padded while in cache
         if need_input_grad:

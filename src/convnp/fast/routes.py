@@ -1,0 +1,90 @@
+"""Which route a fast convolution or max-pool takes, and the documented test hooks that force one.
+
+The engine picks a convolution's routes from its shape (:func:`.conv_band.band_block`'s cost
+model for the forward, :func:`.conv_backward.dx_route`'s rule for the input gradient). Every
+route computes the same numbers; tests prove it by forcing each one on the same layers::
+
+    from convnp.fast import force_conv_route
+    with force_conv_route(band="wide", dx=None):
+        ...  # every fast convolution in here takes the widest band route
+
+A forced ``dx`` route that cannot serve a layer (``"rows"`` and ``"full-correlation"`` need
+stride 1; a band forward always takes the band ``dx``) leaves that layer on its usual route.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+BAND_CHOICES = (None, "off", "narrow", "wide")
+DX_CHOICES = (None, "columns", "offsets", "rows", "full-correlation")
+_forced = {"band": None, "dx": None, "gather": None, "chunk_bytes": None}
+
+
+@contextmanager
+def force_conv_route(band=None, dx=None, chunk_bytes=None):
+    """Force the routes of every fast convolution run inside the ``with`` block (a test hook).
+
+    Parameters
+    ----------
+    band : None, 'off', 'narrow' or 'wide'
+        None: the cost model decides. 'off': never the band route (window matrices).
+        'narrow' / 'wide': the band route with the smallest block > 1 / the largest block
+        <= 16 that divides the output width (1 where none does).
+    dx : None, 'columns', 'offsets', 'rows' or 'full-correlation'
+        The input-gradient route of window-matrix convolutions (see :mod:`.conv_backward`).
+    chunk_bytes : None or int
+        None: window (and band) matrices up to ``windows.KEEP_COLUMNS_BYTES`` are built whole
+        and kept for backward, larger ones in chunks of ``windows.COLUMN_CHUNK_BYTES``. An int:
+        never whole, always in chunks of at most this many bytes (at least one image each).
+    """
+    if band not in BAND_CHOICES:
+        raise ValueError(f"force_conv_route: band must be one of {BAND_CHOICES}, got {band!r}")
+    if dx not in DX_CHOICES:
+        raise ValueError(f"force_conv_route: dx must be one of {DX_CHOICES}, got {dx!r}")
+    if chunk_bytes is not None and not (isinstance(chunk_bytes, int) and chunk_bytes > 0):
+        raise ValueError(f"force_conv_route: chunk_bytes must be None or a positive int, got {chunk_bytes!r}")
+    with _forcing(band=band, dx=dx, chunk_bytes=chunk_bytes):
+        yield
+
+
+@contextmanager
+def force_pool_route(gather=None):
+    """Force the max-pool route inside the ``with`` block (a test hook).
+
+    Parameters
+    ----------
+    gather : None, True or False
+        None: by channel count (see :mod:`.pooling`). True: copy the window elements into one
+        contiguous (KH*KW, N, OH, OW, C) array first. False: work on strided views of the image.
+    """
+    if gather not in (None, True, False):
+        raise ValueError(f"force_pool_route: gather must be None, True or False, got {gather!r}")
+    with _forcing(gather=gather):
+        yield
+
+
+@contextmanager
+def _forcing(**choices):
+    saved = dict(_forced)
+    _forced.update(choices)
+    try:
+        yield
+    finally:
+        _forced.update(saved)
+
+
+def gathers_windows(channels: int, threshold: int) -> bool:
+    """Whether max-pool gathers its window elements: as forced, else below ``threshold`` channels."""
+    forced = _forced["gather"]
+    return channels < threshold if forced is None else forced
+
+
+def forced(choice: str):
+    """The value forced for ``choice`` ('band', 'dx', 'gather' or 'chunk_bytes'), or None."""
+    return _forced[choice]
+
+
+def forced_dx_route() -> str | None:
+    """The ``dx`` route forced by :func:`force_conv_route`, or None."""
+    return _forced["dx"]
