@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
+from .scheduler_base import LRScheduler
 
 
 class _Phase(NamedTuple):

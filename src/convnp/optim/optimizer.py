@@ -146,7 +146,7 @@ class Optimizer:
                 states.setdefault(index, {})[name] = value
             elif key in self._hyperparameter_names or key == "initial_lr":
                 current = getattr(self, key)
-                hyperparameters[key] = _from_array(value, like=current, key=key, owner=self)
+                hyperparameters[key] = from_array(value, like=current, key=key, owner=self)
             else:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected key {key!r}")
         missing = [name for name in self._hyperparameter_names if name not in hyperparameters]
@@ -230,7 +230,7 @@ def _as_parameter_list(params, owner: str) -> list[Parameter]:
     return params
 
 
-def _from_array(value, *, like, key: str, owner):
+def from_array(value, *, like, key: str, owner):
     """Convert a saved array back to the Python type of the attribute ``like`` it replaces."""
     if np.shape(value) != np.shape(like):
         raise ValueError(
