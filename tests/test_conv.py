@@ -68,6 +68,13 @@ def test_conv2d_matches_torch_random_config(routes, seed, route, torch_check):
     check_conv(conv_config(seed), seed, torch_check)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_textbook_conv2d_matches_torch_random_config(seed, torch_check):
+    """The reference engine runs convnp.functional's im2col -> matmul -> col2im."""
+    with cn.engine("reference"):
+        check_conv(conv_config(seed), seed, torch_check)
+
+
 FIXED_CONFIGS = [
     # 'same' with even and rectangular kernels: torch pads the extra row/column at bottom/right.
     dict(kernel_size=2, stride=1, padding="same", hw=(5, 6), bias=True),

@@ -255,3 +255,33 @@ def test_avg_pool_fast_equals_naive(geometry, seed):
 def test_log_softmax_equals_log_of_softmax(rows, cols, seed):
     x = _random((rows, cols), seed) * 10
     np.testing.assert_allclose(F.log_softmax(x), np.log(F.softmax(x)), rtol=0, atol=1e-12)
+
+
+def test_the_textbook_convolution_fits_on_one_page():
+    """DESIGN.md §3: conv2d_forward + conv2d_backward are at most 60 lines of code together,
+    docstrings, comments and blank lines not counted."""
+    import ast
+    import inspect
+    import io
+    import tokenize
+
+    def code_lines(function):
+        source = inspect.getsource(function)
+        tree = ast.parse(source)
+        docstring = ast.get_docstring(tree.body[0], clean=False)
+        body = tree.body[0].body
+        skipped = set()
+        if docstring is not None:  # the docstring's lines
+            skipped.update(range(body[0].lineno, body[0].end_lineno + 1))
+        lines = set()
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
+                                  tokenize.DEDENT, tokenize.ENDMARKER):
+                lines.update(range(token.start[0], token.end[0] + 1))
+        return len(lines - skipped)
+
+    total = code_lines(F.conv2d_forward) + code_lines(F.conv2d_backward)
+    assert total <= 60, f"conv2d_forward + conv2d_backward have {total} lines of code"
+    assert inspect.getsourcefile(F.conv2d_forward) == inspect.getsourcefile(F.conv2d_backward)
+    folder = inspect.getsourcefile(F.conv2d_forward).rsplit("/", 1)[0]
+    assert inspect.getsourcefile(F.im2col).rsplit("/", 1)[0] == folder  # beside im2col / col2im

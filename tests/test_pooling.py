@@ -55,6 +55,14 @@ def test_pooling_matches_torch_random_config(kind, seed, torch_check):
     check_pool(kind, pool_config(seed), "gaussian", seed, torch_check)
 
 
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("seed", range(20))
+def test_textbook_pooling_matches_torch_random_config(kind, seed, torch_check):
+    """The reference engine runs convnp.functional's windows -> max/argmax (or mean) -> col2im."""
+    with cn.engine("reference"):
+        check_pool(kind, pool_config(seed), "integers" if seed % 2 else "gaussian", seed, torch_check)
+
+
 @pytest.mark.parametrize("seed", range(30))
 @pytest.mark.parametrize("values", ["integers", "relu"])
 def test_max_pool_ties_route_gradient_to_first_maximum_like_torch(values, seed, torch_check):

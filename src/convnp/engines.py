@@ -51,9 +51,11 @@ def engine(name: str):
         set_engine(previous)
 
 
-def ops():
-    """The module whose functions the layers call now: :mod:`convnp.fast` or :mod:`convnp.functional`."""
-    return fast if _current == "fast" else functional
+def ops(name: str | None = None):
+    """The module whose functions layers call on engine ``name`` (default: the current one):
+    :mod:`convnp.fast` or :mod:`convnp.functional`. Layers cache the engine's name, not the
+    module, so a model stays copyable."""
+    return fast if (name or _current) == "fast" else functional
 
 
 def release_workspace() -> None:

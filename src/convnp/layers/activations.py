@@ -7,7 +7,7 @@ written in terms of it, the output ``y`` (ReLU, Sigmoid, Tanh, Softmax).
 from __future__ import annotations
 
 from .. import functional as F
-from ..engines import ops
+from ..engines import get_engine, ops
 from .base import Layer
 
 
@@ -32,15 +32,15 @@ class ReLU(_Elementwise):
 
     def forward(self, x):
         self._check(x)
-        engine = ops()
-        y = engine.relu(x)
+        engine = get_engine()
+        y = ops(engine).relu(x)
         self._cache = (engine, y)
         return y
 
     def backward(self, dy):
         engine, y = self._saved()
         self._check_grad(dy, y.shape)
-        return engine.relu_backward(dy, y)
+        return ops(engine).relu_backward(dy, y)
 
 
 class LeakyReLU(_Elementwise):

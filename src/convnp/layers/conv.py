@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import positive_int
-from ..engines import ops
+from ..engines import get_engine, ops
 from ..functional._args import padding_amounts, pair
 from ..functional.conv import conv_geometry
 from ..init import as_generator, bias_uniform, check_float_dtype, kaiming_uniform
@@ -72,15 +72,15 @@ class Conv2d(Layer):
     def forward(self, x):
         self.check_input(x)
         bias = None if self.bias is None else self.bias.data
-        engine = ops()
-        y, cache = engine.conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
+        engine = get_engine()
+        y, cache = ops(engine).conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
         self._cache = (engine, cache, y.shape)  # backward runs the same engine's twin
         return y
 
     def backward(self, dy):
         engine, cache, y_shape = self._saved()
         self._check_grad(dy, y_shape)
-        dx, dweight, dbias = engine.conv2d_backward(dy, cache)
+        dx, dweight, dbias = ops(engine).conv2d_backward(dy, cache)
         np.copyto(self.weight.grad, dweight)
         if self.bias is not None:
             np.copyto(self.bias.grad, dbias)

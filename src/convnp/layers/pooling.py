@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engines import ops
+from ..engines import get_engine, ops
 from ..functional._args import padding_amounts, pair
 from ..functional.pooling import pool_geometry
 from .base import Layer
@@ -62,15 +62,15 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         self.check_input(x)
-        engine = ops()
-        y, cache = engine.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        engine = get_engine()
+        y, cache = ops(engine).max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
         self._cache = (engine, cache, y.shape)
         return y
 
     def backward(self, dy):
         engine, cache, y_shape = self._saved()
         self._check_grad(dy, y_shape)
-        return engine.max_pool2d_backward(dy, cache)
+        return ops(engine).max_pool2d_backward(dy, cache)
 
 
 class AvgPool2d(_Pool2d):
@@ -82,12 +82,12 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         self.check_input(x)
-        engine = ops()
-        y, cache = engine.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        engine = get_engine()
+        y, cache = ops(engine).avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
         self._cache = (engine, cache, y.shape)
         return y
 
     def backward(self, dy):
         engine, cache, y_shape = self._saved()
         self._check_grad(dy, y_shape)
-        return engine.avg_pool2d_backward(dy, cache)
+        return ops(engine).avg_pool2d_backward(dy, cache)
