@@ -245,3 +245,24 @@ def test_a_bad_convnp_engine_is_a_clear_error():
                          timeout=120)
     assert out.returncode != 0
     assert "$CONVNP_ENGINE: the engine must be one of 'fast', 'reference', got 'turbo'" in out.stderr
+
+
+def test_the_cli_runs_train_evaluate_and_predict_on_the_chosen_engine(tmp_path, capsys, monkeypatch):
+    PIL = pytest.importorskip("PIL.Image")
+    from convnp.fast import planner
+    from helpers import run_cli
+
+    plans, make_plan = [], planner.plan
+    monkeypatch.setattr(planner, "plan", lambda *args: plans.append(args) or make_plan(*args))
+    run_dir = tmp_path / "run"
+    status, _, err = run_cli(capsys, "train", "--model", "seed000", "--limit", "64", "--epochs", "1",
+                             "--out", run_dir, "--engine", "reference")
+    assert status == 0, err
+    image = tmp_path / "digit.png"
+    PIL.fromarray(np.eye(28, dtype=np.uint8) * 255).save(image)
+    for arguments in (["evaluate", run_dir, "--limit", "64"], ["predict", run_dir, image]):
+        status, _, err = run_cli(capsys, *arguments, "--engine", "reference")
+        assert status == 0, err
+    assert plans == [] and cn.get_engine() == "fast"  # restored after each command
+    status, _, err = run_cli(capsys, "evaluate", run_dir, "--limit", "64")
+    assert status == 0 and plans  # the default engine runs the model by its plan

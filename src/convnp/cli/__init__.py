@@ -12,9 +12,11 @@ import sys
 import warnings
 
 from ..datasets import DatasetError
+from ..engines import ENGINES, engine, get_engine
 from . import bench, data, evaluate, explain, predict, train
 from .common import CLIError
 
+ENGINE_COMMANDS = ("train", "evaluate", "predict")  # the commands that take --engine
 USER_ERRORS = (CLIError, DatasetError, FileNotFoundError, ValueError, TypeError, ImportError, OSError)
 
 
@@ -24,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for command in (train, evaluate, predict, explain, data, bench):
         command.add_parser(subparsers)
+    for name in ENGINE_COMMANDS:
+        subparsers.choices[name].add_argument(
+            "--engine", choices=ENGINES, default=None,
+            help="fast (default; $CONVNP_ENGINE if set) or reference (the textbook code of "
+                 "convnp.functional: the same numbers, slower, easy to step through)")
     return parser
 
 
@@ -33,7 +40,8 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():  # restores the default display afterwards
             warnings.showwarning = _one_line_warning
-            return args.run(args)
+            with engine(getattr(args, "engine", None) or get_engine()):
+                return args.run(args)
     except BrokenPipeError:  # e.g. `convnp predict … --json | head`: the reader left, not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
