@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+NEVER_SENT = 7_023  # a message tag nobody sends: see MPIGroup.fail_together
 INSTALL_HINT = ("distributed='mpi' needs mpi4py and an MPI library: pip install 'convnp[mpi]' "
                 "(mpi4py and the mpich wheel, which provides mpiexec)")
 
@@ -73,8 +74,19 @@ class MPIGroup:
 
             set_abort_status(status)
 
+    def fail_together(self, error: Exception):
+        """End the job over ``error``, which every rank found alike: rank 0 raises it (one message)
+        and, when its Python exits, calls MPI_Abort, which ends the others, waiting here.
+
+        With one process this just raises ``error``.
+        """
+        self.abort_at_exit(1)
+        if self.size > 1 and not self.is_root:
+            self.comm.recv(source=0, tag=NEVER_SENT)  # returns only if rank 0 went on regardless
+        raise error
+
     def check_same(self, what: str, facts: dict) -> None:
-        """Raise on every rank, naming the first fact that differs from rank 0's.
+        """Fail (:meth:`fail_together`), naming the first fact that differs from rank 0's.
 
         ``facts`` maps a description (``"parameter 0.weight"``, ``"batch_size"``) to a value that
         must be equal on all ranks: the shape check that catches mismatched models or data.
@@ -84,9 +96,9 @@ class MPIGroup:
         for rank, theirs in enumerate(everyone[1:], start=1):
             for key in sorted(set(reference) | set(theirs), key=str):
                 if reference.get(key) != theirs.get(key):
-                    raise ValueError(f"{what}: rank {rank} differs from rank 0 in {key}: "
+                    self.fail_together(ValueError(f"{what}: rank {rank} differs from rank 0 in {key}: "
                                      f"{theirs.get(key, 'missing')} vs {reference.get(key, 'missing')}; "
-                                     f"every process must build the same model on the same data")
+                                     f"every process must build the same model on the same data"))
 
     def adopt_root_state(self, model, optimizer, rng) -> None:
         """Rank 0's weights, buffers, optimizer state and shuffling-generator state everywhere."""

@@ -51,8 +51,9 @@ def start(spec, model, optimizer, rng, x, settings: dict) -> DataParallel:
 
     Raises
     ------
-    ImportError without mpi4py; ValueError, on every rank, when a rank's model, data or settings
-    differ from rank 0's or when ``batch_size`` is not divisible by the number of processes.
+    ImportError without mpi4py; ValueError when a rank's model, data or settings differ from
+    rank 0's or when ``batch_size`` is not divisible by the number of processes: rank 0 raises it,
+    and ends the whole job when it exits (see :meth:`MPIGroup.fail_together`).
     """
     group = connect(spec)
     facts = {f"parameter {name}": (p.shape, str(p.dtype)) for name, p in model.named_parameters().items()}
@@ -63,9 +64,9 @@ def start(spec, model, optimizer, rng, x, settings: dict) -> DataParallel:
     batch_size = settings["batch_size"]
     if batch_size % group.size:
         below = batch_size - batch_size % group.size
-        raise ValueError(f"fit: batch_size {batch_size} is the global batch and must be divisible by "
-                         f"the {group.size} MPI processes; use e.g. {below or group.size} or "
-                         f"{below + group.size}")
+        group.fail_together(ValueError(
+            f"fit: batch_size {batch_size} is the global batch and must be divisible by the "
+            f"{group.size} MPI processes; use e.g. {below or group.size} or {below + group.size}"))
     group.adopt_root_state(model, optimizer, rng)
     group.separate_layer_generators(model)
     return DataParallel(group)
