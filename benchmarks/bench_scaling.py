@@ -1,6 +1,7 @@
 """Data-parallel scaling on MPI: measured on this machine, then projected to a cluster.
 
     python benchmarks/bench_scaling.py [--nets simple-cnn cifar-small] [--batch-size 64] [--steps 12]
+        [--rounds 3]
     python benchmarks/bench_scaling.py --zoo [--batch-size 32] [--steps 3]
 
 The first form trains each net with ``fit`` on a global batch of ``--batch-size`` random images
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -122,21 +124,27 @@ def crossover(step_s, size_bytes, bandwidth_bits, latency):
     return None
 
 
-def compare_configs(nets, batch_size, steps):
-    print(f"global batch {batch_size}, median of {steps} steps; float32\n")
+def compare_configs(nets, batch_size, steps, rounds):
+    """The three configurations in alternating rounds (A B C A B C …): medians per configuration."""
+    print(f"global batch {batch_size}, median step over {rounds} rounds of {steps} steps; float32; "
+          f"load average before: {os.getloadavg()[0]:.1f}\n")
     print("| net | configuration | step (ms) | img/s | Allreduce (ms) |\n|---|---|---:|---:|---:|")
     for net in nets:
-        for label, processes, threads in CONFIGS:
-            row = measure(net, batch_size, steps, processes, threads)
-            allreduce = f"{1e3 * row['allreduce_s']:.2f}" if processes > 1 else "–"
-            print(f"| {net} | {label} | {1e3 * row['step_s']:.1f} | {row['images_per_s']:.0f} "
-                  f"| {allreduce} |", flush=True)
+        runs = [[measure(net, batch_size, steps, processes, threads) for _, processes, threads in CONFIGS]
+                for _ in range(rounds)]
+        for index, (label, processes, _) in enumerate(CONFIGS):
+            step = statistics.median(run[index]["step_s"] for run in runs)
+            allreduce = statistics.median(run[index]["allreduce_s"] for run in runs)
+            print(f"| {net} | {label} | {1e3 * step:.1f} | {batch_size / step:.0f} | "
+                  f"{f'{1e3 * allreduce:.2f}' if processes > 1 else '–'} |", flush=True)
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
 
 def zoo(batch_size, steps):
     from convnp import models
 
-    print(f"per-process batch {batch_size}, 1 process x 1 thread, median of {steps} steps; float32\n")
+    print(f"per-process batch {batch_size}, 1 process x 1 thread, median of {steps} steps; float32; "
+          f"load average before: {os.getloadavg()[0]:.1f}\n")
     print("| model | parameters | Allreduce size | step (ms) | img/s |\n|---|---:|---:|---:|---:|")
     measured = []
     for net in models.names():
@@ -165,13 +173,14 @@ def main():
     parser.add_argument("--nets", nargs="+", default=["simple-cnn", "cifar-small"])
     parser.add_argument("--batch-size", type=int, default=None, help="default 64 (global), 32 with --zoo")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 12, 3 with --zoo)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the configurations")
     parser.add_argument("--zoo", action="store_true",
                         help="every zoo model on one thread, and the projection to N machines")
     args = parser.parse_args()
     if args.zoo:
         zoo(args.batch_size or 32, args.steps or 3)
     else:
-        compare_configs(args.nets, args.batch_size or 64, args.steps or 12)
+        compare_configs(args.nets, args.batch_size or 64, args.steps or 12, args.rounds)
 
 
 if __name__ == "__main__":
