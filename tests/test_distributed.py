@@ -55,6 +55,32 @@ def test_a_world_of_one_process_trains_exactly_as_plain_fit():
         np.testing.assert_array_equal(model.state_dict()[key], value, err_msg=key)
 
 
+class CountingComm:
+    """MPI.COMM_WORLD, counting the Allreduce calls and the numbers they carry."""
+
+    def __init__(self):
+        from mpi4py import MPI
+
+        self.world, self.calls, self.sizes = MPI.COMM_WORLD, 0, []
+
+    def Allreduce(self, send, receive, op):
+        self.calls += 1
+        self.sizes.append(receive.size)
+        return self.world.Allreduce(send, receive, op=op)
+
+    def __getattr__(self, name):
+        return getattr(self.world, name)
+
+
+@needs_mpi4py
+def test_each_step_sends_all_gradients_in_one_allreduce():
+    model, x, y = tiny_problem()
+    comm = CountingComm()
+    train(model, x, y, distributed=comm)  # 21 samples in global batches of 4: 6 steps per epoch
+    parameters = sum(p.size for p in model.parameters())
+    assert comm.sizes == 2 * ([parameters + 4] * 6 + [3])  # the steps, then the validation sums
+
+
 def test_without_mpi4py_distributed_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # makes `import mpi4py` fail
     model, x, y = tiny_problem()
