@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import convnp as cn
+from helpers import run_cli
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 MPIEXEC = next((str(p) for p in (Path(sys.executable).with_name("mpiexec"), shutil.which("mpiexec"))
@@ -180,8 +181,6 @@ def test_the_cli_trains_on_two_processes_into_one_run_directory_and_resumes(tmp_
     resumed = convnp_train("--resume", "run", "--epochs", "2", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 2
-    from helpers import run_cli
-
     status, _, _ = run_cli(capsys, "train", "--model", "seed000", "--limit", "48", "--batch-size", "16",
                            "--epochs", "2", "--out", tmp_path / "alone")
     assert status == 0
