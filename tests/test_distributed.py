@@ -6,6 +6,7 @@ The multi-process behaviour (equivalence with one process, the CLI, failures) is
 
 import importlib.util
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -99,6 +100,14 @@ def test_a_plain_process_is_not_an_mpi_launch(monkeypatch):
     for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
         monkeypatch.delenv(name, raising=False)
     assert launched_group() is None
+
+
+def test_a_plain_convnp_never_imports_mpi4py():
+    code = "import sys, convnp, convnp.cli.train; print(any(m.startswith('mpi4py') for m in sys.modules))"
+    env = {k: v for k, v in os.environ.items() if k not in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            timeout=60, check=True)
+    assert result.stdout.strip() == "False"
 
 
 class FakeComm:
