@@ -8,6 +8,8 @@ from pathlib import Path
 
 from .. import datasets, models, optim, viz
 from ..datasets import transforms
+from ..distributed import launched_group
+from ..distributed.launch import from_root, resume_from_root
 from ..losses import CrossEntropyLoss
 from ..model.callbacks import LRSchedulerCallback
 from ..model.checkpoint import Checkpoint, load_checkpoint
@@ -118,7 +120,19 @@ def build_schedule(name, optimizer, total_steps):
 
 
 def run(args) -> int:
-    config, run_dir = run_config(args)
+    group = launched_group()  # None unless mpiexec started several processes (then rank 0 writes)
+    try:
+        return train(args, group)
+    except BaseException:
+        if group is not None:
+            group.abort_at_exit(2)  # the other ranks may wait in a collective call: end them too
+        raise
+
+
+def train(args, group=None) -> int:
+    """Train as the flags say; under MPI (``group``) every rank trains, rank 0 alone writes."""
+    root = group is None or group.is_root
+    config, run_dir = from_root(group, run_config, args)  # one run directory, rank 0's
     (x, y), (x_test, y_test) = load_split_data(config["dataset"], args.root, args.download, config["limit"])
     info = datasets.info(config["dataset"])
     init_rng, shuffle_rng = seeds(config["seed"])
@@ -131,28 +145,34 @@ def run(args) -> int:
     schedule = build_schedule(config["schedule"], optimizer, config["epochs"] * steps_per_epoch)
     history, done = {}, 0
     if args.resume:
-        record = load_checkpoint(run_dir / "checkpoint.npz", model, optimizer, shuffle_rng, schedule)
+        record = resume_from_root(group, lambda: load_checkpoint(
+            run_dir / "checkpoint.npz", model, optimizer, shuffle_rng, schedule), schedule)
         history, done = record["history"], record["epoch"]
         if done >= config["epochs"]:
-            print(f"{run_dir} already finished {done} epochs; pass --epochs N > {done} to continue")
+            if root:
+                print(f"{run_dir} already finished {done} epochs; pass --epochs N > {done} to continue")
             return 0
-    ensure_directory(run_dir)
-    write_json(run_dir / "config.json", config)
-    print(f"Training {config['model']} on {config['dataset']} ({len(x)} train / {len(x_test)} test "
-          f"images) for {config['epochs']} epochs → {run_dir}", file=sys.stderr)
+    if root:
+        ensure_directory(run_dir)
+        write_json(run_dir / "config.json", config)
+        print(f"Training {config['model']} on {config['dataset']} ({len(x)} train / {len(x_test)} test "
+              f"images) for {config['epochs']} epochs → {run_dir}"
+              + ("" if group is None else f" on {group.size} MPI processes"), file=sys.stderr)
     checkpoint = Checkpoint(run_dir / "checkpoint.npz", optimizer, shuffle_rng, history, schedule)
+    # Under MPI every rank steps the schedule; fit runs the Checkpoint on rank 0 only.
     callbacks = [checkpoint] if schedule is None else [LRSchedulerCallback(schedule), checkpoint]
     try:
         model.fit(x, y, loss=CrossEntropyLoss(), optimizer=optimizer, epochs=config["epochs"],
                   batch_size=config["batch_size"], validation_data=(x_test, y_test),
                   seed=shuffle_rng, callbacks=callbacks, initial_epoch=done,
-                  augment=build_augment(config.get("augment", False), x.shape[1:]))
+                  augment=build_augment(config.get("augment", False), x.shape[1:]),
+                  distributed=None if group is None else group.comm)
     except KeyboardInterrupt:
         finished = len(checkpoint.history.get("loss", []))
         print(f"\ninterrupted after {finished} finished epochs; continue with: "
               f"convnp train --resume {run_dir}", file=sys.stderr)
         return 130
-    return finish(model, checkpoint.history, run_dir)
+    return finish(model, checkpoint.history, run_dir) if root else 0
 
 
 def finish(model, history, run_dir) -> int:

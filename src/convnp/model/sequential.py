@@ -88,7 +88,7 @@ class Sequential(Chain):
 
     def fit(self, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
             shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0, augment=None,
-            clip_grad_norm=None):
+            clip_grad_norm=None, distributed=None):
         """Train on ``(x, y)`` in mini-batches (Keras' ``fit``).
 
         Parameters
@@ -112,6 +112,11 @@ class Sequential(Chain):
             ``cn.datasets.transforms``; ``rng`` is fit's shuffling generator.
         clip_grad_norm : float, optional
             Rescale gradients so their joint L2 norm is at most this (torch's clip_grad_norm_).
+        distributed : None, "mpi" or an mpi4py communicator
+            Data-parallel training on the processes ``mpiexec`` started (``convnp.distributed``,
+            Horovod's semantics): ``batch_size`` is the global batch, split over the processes,
+            and must be divisible by their number; rank 0 alone prints and runs ``Checkpoint``.
+            Needs the ``mpi`` extra; run the script with ``mpiexec -n K python -m mpi4py``.
 
         Returns
         -------
@@ -125,7 +130,7 @@ class Sequential(Chain):
                             batch_size=batch_size, validation_data=validation_data,
                             shuffle=shuffle, seed=seed, callbacks=callbacks, verbose=verbose,
                             initial_epoch=initial_epoch, augment=augment,
-                            clip_grad_norm=clip_grad_norm)
+                            clip_grad_norm=clip_grad_norm, distributed=distributed)
 
     def evaluate(self, x, y, *, loss=None, batch_size=256) -> dict:
         """``{"loss": …, "accuracy": …}`` over ``(x, y)`` in eval mode (loss only if given)."""

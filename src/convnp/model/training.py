@@ -75,7 +75,7 @@ def batch_slices(n: int, batch_size: int):
 
 def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None,
         shuffle=True, seed=None, callbacks=(), verbose=True, initial_epoch=0, augment=None,
-        clip_grad_norm=None) -> History:
+        clip_grad_norm=None, distributed=None) -> History:
     """Train ``model`` with mini-batches; see :meth:`convnp.Sequential.fit`."""
     check_data(x, y, "fit")
     epochs = _positive(epochs, "epochs", "fit")
@@ -86,23 +86,34 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
         check_data(*validation_data, "fit (validation_data)")
+    rng = np.random.default_rng(seed)  # a Generator passed as seed is used (and advanced) as is
+    parallel = None  # with distributed="mpi": the few points where K processes act as one
+    if distributed is not None:
+        from ..distributed import start
+
+        parallel = start(distributed, model, optimizer, rng, x, {
+            "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch})
+        callbacks, verbose = parallel.rank_callbacks(callbacks), verbose and parallel.group.is_root
     history = History()
     callbacks = [*callbacks, history]  # last, as in Keras: it records what the others add to logs
     for callback in callbacks:
         if hasattr(callback, "set_model"):
             callback.set_model(model)
-    rng = np.random.default_rng(seed)  # a Generator passed as seed is used (and advanced) as is
     model.stop_training = False
     call_hook(callbacks, "on_train_begin", {})
     for epoch in range(initial_epoch, epochs):
         call_hook(callbacks, "on_epoch_begin", epoch, {})
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
         started = time.perf_counter()
-        step = _TrainStep(model, loss, optimizer, augment, clip_grad_norm, rng)
+        step = (_TrainStep if parallel is None else parallel.train_step)(
+            model, loss, optimizer, augment, clip_grad_norm, rng)
         logs = _train_epoch(x, y, order, step, batch_size, callbacks, f"Epoch {epoch + 1}/{epochs}", verbose)
         seconds = time.perf_counter() - started
+        if parallel is not None:
+            parallel.end_epoch(model)
         if validation_data is not None:
-            scores = evaluate(model, *validation_data, loss=loss, batch_size=max(batch_size, 256))
+            scores = (evaluate if parallel is None else parallel.evaluate)(
+                model, *validation_data, loss=loss, batch_size=max(batch_size, 256))
             logs.update({f"val_{key}": value for key, value in scores.items()})
         call_hook(callbacks, "on_epoch_end", epoch, logs)
         if verbose:
@@ -128,7 +139,7 @@ class _TrainStep:
         self.dtype = model_dtype(model)
 
     def __call__(self, x_batch, y_batch):
-        """Train on one batch; return (model output, loss value)."""
+        """Train on one batch; return (loss value, correct predictions or None)."""
         x_batch = x_batch.astype(self.dtype, copy=False)
         if self.augment is not None:
             x_batch = self.augment(x_batch, self.rng)
@@ -139,7 +150,7 @@ class _TrainStep:
             if self.clip_grad_norm is not None:
                 clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
             self.optimizer.step()
-        return output, value
+        return value, correct_count(output, y_batch)
 
 
 def clip_grad_norm_(params, max_norm: float) -> float:
@@ -166,13 +177,12 @@ def _train_epoch(x, y, order, step, batch_size, callbacks, title, verbose):
     for batch, part in enumerate(bar):
         index = order[part]
         call_hook(callbacks, "on_train_batch_begin", batch, {"size": len(index)})
-        output, value = step(x[index], y[index])
+        value, correct = step(x[index], y[index])
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"fit: the loss became {value} in {title.lower()}, batch {batch + 1}/{len(parts)} (samples "
                 f"{part.start}..{part.stop - 1} of the shuffled order); lower the learning rate or "
                 f"check the data for NaN/inf")
-        correct = correct_count(output, y[index])
         classification = classification and correct is not None
         total_loss, seen = total_loss + value * len(index), seen + len(index)
         total_correct += correct or 0
