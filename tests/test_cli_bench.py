@@ -33,3 +33,14 @@ def test_bench_errors_are_one_line(capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     status, _, err = run_cli(capsys, "bench", "--torch")
     assert status == 2 and "needs PyTorch" in err
+
+
+def test_bench_all_runs_every_zoo_model(capsys, monkeypatch):
+    from convnp.cli import bench
+
+    monkeypatch.setattr(bench.models, "names", lambda: ["seed000", "lenet5"])  # two stand for all
+    status, out, _ = run_cli(capsys, "bench", "--models", "all", "--batch-sizes", "4",
+                             "--seconds", "0.01", "--rounds", "1")
+    assert status == 0
+    rows = [line.split()[:3] for line in out.splitlines()[1:]]
+    assert rows == [[name, "4", mode] for name in ("seed000", "lenet5") for mode in ("train", "infer")]

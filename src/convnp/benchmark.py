@@ -48,6 +48,33 @@ class ConvnpStep:
         return self.model.predict(self.x, batch_size=len(self.x))
 
 
+class OnnxRuntimeStep:
+    """Inference of a torch twin exported to ONNX, run by onnxruntime on ``threads`` threads: the
+    anchor a user would pick for CPU inference (needs torch, onnx and onnxruntime)."""
+
+    def __init__(self, twin, x, threads=2):
+        import io
+        import warnings
+
+        import onnxruntime
+        import torch
+
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():  # the exporter's notes about its own internals
+            warnings.simplefilter("ignore")
+            torch.onnx.export(twin.eval(), torch.from_numpy(x[:1]), buffer, dynamo=False,
+                              input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}})
+        twin.train()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        self.session = onnxruntime.InferenceSession(buffer.getvalue(), options,
+                                                    providers=["CPUExecutionProvider"])
+        self.x = x
+
+    def infer(self):
+        return self.session.run(None, {"x": self.x})[0]
+
+
 class TorchStep:
     """The same step for a torch.nn twin (torch imported by the caller)."""
 
@@ -93,11 +120,20 @@ def throughput(function, batch_size, seconds, rounds):
 
 def compare(convnp_fn, torch_fn, batch_size, seconds, rounds):
     """Interleaved A B A B timing; returns (convnp img/s, torch img/s, median pairwise ratio)."""
-    convnp_fn(), torch_fn(), convnp_fn(), torch_fn()  # warm-up
-    pairs = []
-    for _ in range(rounds):
-        a = calls_per_second(convnp_fn, seconds) * batch_size
-        b = calls_per_second(torch_fn, seconds) * batch_size
-        pairs.append((a, b, a / b))
-    return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs),
-            statistics.median(p[2] for p in pairs))
+    (a, b), (ratio,) = compare_many([convnp_fn, torch_fn], batch_size, seconds, rounds)
+    return a, b, ratio
+
+
+def compare_many(functions, batch_size, seconds, rounds):
+    """Interleaved timing of several functions (A B C A B C …) after a warm-up.
+
+    Returns ``(rates, ratios)``: each function's median img/s, and for each function after the
+    first the median of the pairwise ratios first / it (measured in the same round).
+    """
+    for function in functions * 2:  # warm-up
+        function()
+    runs = [[calls_per_second(function, seconds) * batch_size for function in functions]
+            for _ in range(rounds)]
+    rates = [statistics.median(run[k] for run in runs) for k in range(len(functions))]
+    ratios = [statistics.median(run[0] / run[k] for run in runs) for k in range(1, len(functions))]
+    return rates, ratios

@@ -17,7 +17,8 @@ def add_parser(subparsers):
                     "models on random float32 data. With --torch, PyTorch runs the same model with "
                     "the same weights, alternating with convnp, and the ratio is the median of the "
                     "pairwise ratios. benchmarks/bench_vs_torch.py has the full suite.")
-    parser.add_argument("--models", nargs="+", choices=models.names(), default=["simple-cnn"])
+    parser.add_argument("--models", nargs="+", choices=[*models.names(), "all"], default=["simple-cnn"],
+                        help="zoo models to time, or 'all' (default simple-cnn)")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64])
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per measurement")
@@ -32,7 +33,8 @@ def run(args) -> int:
         raise CLIError("--batch-sizes, --seconds and --rounds must be positive")
     header = f"{'model':<13}{'batch':>6}{'mode':>7}{'convnp img/s':>14}"
     print(header + (f"{'torch img/s':>13}{'ratio':>7}" if args.torch else ""))
-    for name in args.models:
+    names = models.names() if "all" in args.models else args.models
+    for name in names:
         for batch_size in args.batch_sizes:
             model, x, y = make_model_and_batch(name, batch_size)
             mine = ConvnpStep(model, x, y)
