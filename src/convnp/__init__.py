@@ -10,7 +10,7 @@ math), proven equal to PyTorch's. Typical use::
                         optimizer=cn.optim.Adam(model.parameters()), epochs=2)
 """
 
-from . import datasets, explain, functional, interop, models, optim, viz
+from . import datasets, explain, functional, interop, models, optim, viz, workbook
 from .gradcheck import GradcheckError, gradcheck
 from .layers import (
     ELU,
@@ -87,5 +87,6 @@ __all__ = [
     "optim",
     "datasets",
     "models",
+    "workbook",
     "__version__",
 ]
