@@ -153,12 +153,14 @@ def status(directory=DEFAULT_DIR) -> dict[str, str]:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         entry = recorded.get(exercise_name_)
-        if entry and entry.get("sha256") == _digest(text):
+        if unfinished(text):
+            states[exercise_name_] = "started"
+        elif entry and entry.get("sha256") == _digest(text):
             states[exercise_name_] = "passed" if entry.get("passed") else "failed"
         elif entry:
             states[exercise_name_] = "changed since the last check"
         else:
-            states[exercise_name_] = "started" if unfinished(text) else "written, not checked"
+            states[exercise_name_] = "written, not checked"
     return states
 
 
