@@ -16,6 +16,18 @@ COLUMN_ORDER_CAUSE = ("layout -- your columns are ordered (kh, kw, c); the layou
                       "column (c*FH + p)*FW + q holds channel c at kernel offset (p, q).")
 ROW_ORDER_CAUSE = ("layout -- your rows are ordered (oh, ow, n) or (n, ow, oh); the layout is "
                    "(n, oh, ow): row (n*OH + i)*OW + j is window (i, j) of image n.")
+UNIT_STEP_CAUSE = ("stride -- your windows move by 1 pixel, not by `stride`: window (i, j) starts "
+                   "at row i*stride, column j*stride.")
+
+
+def _unit_steps(inputs):
+    """What im2col gives if windows step by 1 but OH, OW are counted with the stride."""
+    x, (kh, kw), stride, pad = inputs["x"], inputs["kernel"], inputs["stride"], inputs["pad"]
+    n, c, h, w = x.shape
+    out_h, out_w = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    full = F.im2col(x, kh, kw, 1, pad)  # (N*FH1*FW1, C*KH*KW), stride-1 windows
+    full_h, full_w = h + 2 * pad - kh + 1, w + 2 * pad - kw + 1
+    return full.reshape(n, full_h, full_w, -1)[:, :out_h, :out_w].reshape(n * out_h * out_w, -1)
 
 
 class _ConvWith:
@@ -85,7 +97,7 @@ class FoldSpec(Spec):
         (kh, kw), stride, pad = inputs["kernel"], inputs["stride"], inputs["pad"]
         if name == "col":
             kkc = expected.reshape(-1, c, kh, kw).transpose(0, 2, 3, 1).reshape(expected.shape)
-            alternatives = [(kkc, COLUMN_ORDER_CAUSE)]
+            alternatives = [(kkc, COLUMN_ORDER_CAUSE), (_unit_steps(inputs), UNIT_STEP_CAUSE)]
             regions = []
         else:
             alternatives = []

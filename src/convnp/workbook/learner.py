@@ -127,7 +127,7 @@ def as_array(value, what: str) -> np.ndarray:
     if isinstance(value, tuple):
         raise LearnerError(f"{what} is a tuple of {len(value)} values; expected one array")
     array = np.asarray(value)
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+    if array.dtype.kind not in "biuf":
         raise LearnerError(f"{what} is not a numeric array (got {type(value).__name__})")
     return array.astype(np.float64)
 

@@ -102,5 +102,7 @@ class OptimizerSpec:
                 call(f"{self.class_name}.update", optimizer.update,
                      {key: p.data for key, p in named.items()}, {key: p.grad for key, p in named.items()})
             losses.append(run)
+        # Adam's eps sits in different places in the book and in torch: tiny gradients differ
+        tolerance = 1e-3 if self.class_name == "Adam" else 1e-5
         return same_trajectory(losses[0], losses[1], f"Linear -> ReLU -> Linear trained by your "
-                               f"{self.class_name}, 5 steps")
+                               f"{self.class_name}, 5 steps", tolerance=tolerance)
