@@ -45,7 +45,7 @@ MUTANTS = [
     ("conv-forward", "        col_W = self.W.reshape(FN, -1).T  # (C*FH*FW, FN)",
      "        col_W = self.W[:, :, ::-1, ::-1].reshape(FN, -1).T", "small readable case",
      "convolution vs cross-correlation"),
-    ("conv-forward", "        return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2)  # (N, FN, OH, OW)",
+    ("conv-forward", "        return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2)  # (N, FN, OH, OW)",  # noqa: E501
      "        return out.reshape(N, FN, out_h, out_w)", "random cases", "layout"),
     ("conv-forward", "        col = im2col(x, FH, FW, self.stride, self.pad)  # (N*OH*OW, C*FH*FW)",
      "        col = im2col(x, FH, FW, self.stride, 0)", "random cases", "padding"),
@@ -81,9 +81,9 @@ MUTANTS = [
      "small readable case", "sign"),
     ("batchnorm", "        dx = (dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)) / self.std",
      "        dx = dxn / self.std", "small readable case", "dx differs"),
-    ("batchnorm", "            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu",
+    ("batchnorm", "            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu",  # noqa: E501
      "            self.running_mean = mu", "test mode", "running"),
-    ("dropout", "        return dout * self.mask", "        return dout", "import and shapes", "backward must pass"),
+    ("dropout", "        return dout * self.mask", "        return dout", "import and shapes", "backward must pass"),  # noqa: E501
     ("dropout", "        return x * (1.0 - self.dropout_ratio)", "        return x", "import and shapes",
      "train_flg=False"),
     ("sgd", "            params[key] -= self.lr * grads[key]",
@@ -93,7 +93,7 @@ MUTANTS = [
     ("momentum", "            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]",
      "            self.v[key] = self.momentum * self.v[key] + self.lr * grads[key]",
      "small readable case", "change of params"),
-    ("adam", "        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)",
+    ("adam", "        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)",  # noqa: E501
      "        lr_t = self.lr", "small readable case", "change of params"),
 ]
 
@@ -110,9 +110,9 @@ PASSING_VARIANTS = [
      "            v_hat = self.v[key] / (1 - self.beta2 ** self.iter)\n"
      "            params[key] -= self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)"),
     # ... running variance unbiased, as torch keeps it ...
-    ("batchnorm", "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var",
+    ("batchnorm", "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var",  # noqa: E501
      "            n = x.shape[0]\n"
-     "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var * n / (n - 1)"),
+     "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var * n / (n - 1)"),  # noqa: E501
 ]
 
 

@@ -1,0 +1,234 @@
+"""The workbook: skeletons, the checker's API and CLI (exit codes, JSON), learner errors, other styles."""
+
+import json
+import re
+import types
+
+import numpy as np
+import pytest
+
+import convnp as cn
+from convnp.cli import main
+from convnp.workbook import EXERCISES
+from helpers import run_cli
+
+# A loop-based Convolution in float32, written the way a learner fresh from the seeds would:
+# no im2col at all, different names. It must pass conv-backward.
+LOOP_CONVOLUTION = '''# convnp exercise: conv-backward
+import numpy as np
+
+
+class Convolution:
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W, self.b, self.stride, self.pad = W.astype(np.float32), b.astype(np.float32), stride, pad
+
+    def forward(self, x):
+        self.x_padded = np.pad(x.astype(np.float32), [(0, 0), (0, 0), (self.pad,) * 2, (self.pad,) * 2])
+        batch, _, height, width = self.x_padded.shape
+        filters, _, kh, kw = self.W.shape
+        self.out_h = (height - kh) // self.stride + 1
+        self.out_w = (width - kw) // self.stride + 1
+        out = np.zeros((batch, filters, self.out_h, self.out_w), dtype=np.float32)
+        for n in range(batch):
+            for f in range(filters):
+                for i in range(self.out_h):
+                    for j in range(self.out_w):
+                        top, left = i * self.stride, j * self.stride
+                        window = self.x_padded[n, :, top:top + kh, left:left + kw]
+                        out[n, f, i, j] = np.sum(window * self.W[f]) + self.b[f]
+        return out
+
+    def backward(self, dout):
+        filters, _, kh, kw = self.W.shape
+        dx_padded = np.zeros_like(self.x_padded)
+        self.dW = np.zeros_like(self.W)
+        self.db = dout.sum(axis=(0, 2, 3))
+        for n in range(dout.shape[0]):
+            for f in range(filters):
+                for i in range(self.out_h):
+                    for j in range(self.out_w):
+                        top, left = i * self.stride, j * self.stride
+                        window = self.x_padded[n, :, top:top + kh, left:left + kw]
+                        self.dW[f] += dout[n, f, i, j] * window
+                        dx_padded[n, :, top:top + kh, left:left + kw] ACCUMULATE dout[n, f, i, j] * self.W[f]
+        p = self.pad
+        return dx_padded[:, :, p:dx_padded.shape[2] - p, p:dx_padded.shape[3] - p]
+'''
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_skeleton_has_the_header_docstring_and_regions_and_imports(name, tmp_path):
+    text = cn.workbook.skeleton_text(name)
+    assert text.splitlines()[0] == f"# convnp exercise: {name}"
+    assert '"""' in text and "# BEGIN" in text and "# END" in text
+    assert text.count("# BEGIN") == text.count("# END") == text.count("raise NotImplementedError")
+    path = cn.workbook.start(name, tmp_path)
+    assert path == tmp_path / f"{name}.py" and path.read_text() == text
+    report = cn.workbook.check(path)  # a fresh skeleton imports, then fails on the first stage
+    failed = report.stages[-1]
+    assert not report.passed and failed.name == ("each layer" if name == "convnet" else "import and shapes")
+    assert "NotImplementedError" in failed.message and " | raise NotImplementedError" in failed.message
+
+
+def test_start_never_overwrites(tmp_path):
+    path = cn.workbook.start("relu", tmp_path)
+    path.write_text("# convnp exercise: relu\n# my work\n")
+    with pytest.raises(FileExistsError):
+        cn.workbook.start("relu", tmp_path)
+    assert path.read_text().endswith("# my work\n")
+
+
+def test_syntax_error_is_a_failed_stage_quoting_the_line(tmp_path):
+    text = cn.workbook.solution("relu").replace("        self.mask = x <= 0", "        self.mask = x <= 0)")
+    report = cn.workbook.check(write(tmp_path, "relu", text))
+    stage = report.stages[0]
+    assert not report.passed and not stage.passed and stage.name == "import and shapes"
+    line = text.splitlines().index("        self.mask = x <= 0)") + 1
+    assert f"line {line}" in stage.message and "self.mask = x <= 0)" in stage.message
+    assert report.skipped == [name for name, _ in EXERCISES["relu"].stages[1:]]
+
+
+def test_exception_in_learner_code_quotes_their_line(tmp_path):
+    old = "        self.dW = self.x.T @ dout  # (D, M)"
+    text = cn.workbook.solution("affine").replace(old, "        self.dW = self.x @ dout")
+    report = cn.workbook.check(write(tmp_path, "affine", text))
+    message = report.stages[-1].message
+    line = text.splitlines().index("        self.dW = self.x @ dout") + 1
+    assert "Affine.backward raised ValueError" in message
+    assert f"at line {line} of affine.py, in backward" in message and "self.dW = self.x @ dout" in message
+
+
+def test_loop_based_float32_solution_passes_and_overwriting_is_diagnosed(tmp_path):
+    correct = LOOP_CONVOLUTION.replace("ACCUMULATE", "+=")
+    report = cn.workbook.check(write(tmp_path, "conv-backward", correct))
+    assert report.passed, str(report)
+    wrong = LOOP_CONVOLUTION.replace("ACCUMULATE", "=")
+    report = cn.workbook.check(write(tmp_path, "conv-backward", wrong))
+    assert not report.passed and report.stages[-1].name == "small readable case"
+    assert "several windows" in report.stages[-1].message
+
+
+def test_check_takes_a_module_a_namespace_or_a_dict():
+    reference = cn.workbook.reference("relu")
+    assert cn.workbook.check(reference, name="relu").passed
+    assert cn.workbook.check(types.SimpleNamespace(Relu=reference.Relu), name="relu").passed
+    assert cn.workbook.check({"Relu": reference.Relu}, name="relu").passed
+    report = cn.workbook.check({}, name="relu")
+    assert not report.passed and "no class named 'Relu'" in report.stages[0].message
+    with pytest.raises(ValueError, match="name="):
+        cn.workbook.check(reference)
+
+
+def test_report_text_and_dict():
+    report = cn.workbook.check(cn.workbook.reference("sigmoid"), name="sigmoid")
+    text = str(report)
+    assert text.startswith("exercise sigmoid") and "All stages pass." in text
+    assert report.to_dict()["passed"] is True and report.hints == []
+
+
+def test_usage_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown exercise 'nope'"):
+        cn.workbook.check(tmp_path / "x.py", name="nope")
+    with pytest.raises(FileNotFoundError):
+        cn.workbook.check(tmp_path / "missing.py")
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match="convnp exercise: NAME"):
+        cn.workbook.check(tmp_path / "plain.py")
+    with pytest.raises(ValueError, match="hint levels 1 to 3"):
+        cn.workbook.hint("relu", 4)
+
+
+def validate_json(text):
+    """Exactly one JSON object of the documented shape."""
+    value = json.loads(text)
+    assert set(value) == {"exercise", "passed", "stages", "hints"}
+    assert isinstance(value["exercise"], str) and isinstance(value["passed"], bool)
+    assert all(set(stage) == {"name", "passed", "message"} and isinstance(stage["name"], str)
+               and isinstance(stage["passed"], bool) and isinstance(stage["message"], str)
+               for stage in value["stages"])
+    assert all(isinstance(hint, str) for hint in value["hints"])
+    return value
+
+
+def test_cli_session(tmp_path, capsys):
+    folder = tmp_path / "wb"
+    status, out, _ = run_cli(capsys, "exercise", "start", "maxpool-backward", "--dir", folder)
+    assert status == 0 and str(folder / "maxpool-backward.py") in out
+    path = folder / "maxpool-backward.py"
+    assert run_cli(capsys, "exercise", "start", "maxpool-backward", "--dir", folder)[0] == 2
+    status, out, _ = run_cli(capsys, "exercise", "check", path)
+    assert status == 1 and "FAIL" in out and "hint:" in out
+    status, out, _ = run_cli(capsys, "exercise", "list", "--dir", folder)
+    assert status == 0 and re.search(r"maxpool-backward +started", out)
+    assert re.search(r"relu +not started", out)
+    path.write_text('print("noise")\n' + cn.workbook.solution("maxpool-backward"))
+    status, out, err = run_cli(capsys, "exercise", "check", path, "--name", "maxpool-backward", "--json")
+    value = validate_json(out)
+    assert status == 0 and value["passed"] and value["exercise"] == "maxpool-backward"
+    assert "noise" in err
+    status, out, _ = run_cli(capsys, "exercise", "list", "--dir", folder)
+    assert re.search(r"maxpool-backward +passed", out)
+
+
+def test_cli_json_on_failure_and_exit_codes(tmp_path, capsys):
+    path = write(tmp_path, "mine", "# convnp exercise: relu\nclass Relu:\n    pass\n")
+    status, out, _ = run_cli(capsys, "exercise", "check", path, "--json")
+    value = validate_json(out)
+    assert status == 1 and not value["passed"] and value["stages"][-1]["passed"] is False
+    assert value["hints"]
+    for argv in (["check", tmp_path / "missing.py"], ["check", path, "--name", "nope"],
+                 ["hint", "nope"], ["solution", "nope"], ["hint", "relu", "--level", "9"]):
+        status, out, err = run_cli(capsys, "exercise", *argv)
+        assert status == 2 and out == "" and err.startswith("convnp: error: ") and err.count("\n") == 1
+
+
+def test_cli_hint_and_solution(capsys):
+    status, out, _ = run_cli(capsys, "exercise", "hint", "conv-backward", "--level", "2")
+    assert status == 0 and "col_W" in out
+    status, out, _ = run_cli(capsys, "exercise", "solution", "conv-backward")
+    assert status == 0 and out.startswith("# convnp exercise: conv-backward")
+    assert main(["exercise", "hint", "relu"]) == 0
+
+
+def test_references_equal_the_textbook_functions():
+    """The graders' expected values come from the references: they agree with convnp.functional."""
+    rng = np.random.default_rng(0)
+    x, weight = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    bias = rng.standard_normal(4)
+    conv = cn.workbook.reference("conv-backward").Convolution(weight, bias, 2, 1)
+    out = conv.forward(x)
+    np.testing.assert_allclose(out, cn.functional.conv2d_forward_naive(x, weight, bias, 2, 1), atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    dx = conv.backward(dout)
+    naive = cn.functional.conv2d_backward_naive(dout, x, weight, 2, 1)
+    np.testing.assert_allclose(dx, naive[0], atol=1e-12)
+    np.testing.assert_allclose(conv.dW, naive[1], atol=1e-12)
+    pool = cn.workbook.reference("maxpool-backward").MaxPool(3, 3, 2, 1)
+    x = rng.integers(0, 3, (2, 2, 7, 7)).astype(np.float64)  # ties everywhere
+    out = pool.forward(x)
+    np.testing.assert_array_equal(out, cn.functional.pool2d_naive(x, 3, 2, 1))
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(pool.backward(dout), cn.functional.pool2d_backward_naive(dout, x, 3, 2, 1))
+    col = cn.workbook.reference("im2col").im2col(x, 3, 2, 2, 1)
+    np.testing.assert_array_equal(col, cn.functional.im2col(x, 3, 2, 2, 1))
+    np.testing.assert_allclose(cn.workbook.reference("col2im").col2im(col, x.shape, 3, 2, 2, 1),
+                               cn.functional.col2im(col, x.shape, 3, 2, 2, 1))
+
+
+def test_diagnosis_heatmap_and_factor():
+    from convnp.workbook.diagnosis import compare
+    expected = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    got = expected.copy()
+    got[0, 0, 0, :] += 1
+    message = compare("dx", got, expected, regions=[(np.pad(np.zeros((1, 1, 2, 2), bool), [(0, 0)] * 2 +
+                                                            [(1, 1)] * 2, constant_values=True), "border")])
+    assert "worst at index (0, 0, 0" in message and "####\n    ....\n" in message
+    assert "diagnosis: border" in message
+    assert "sum vs mean" in compare("db", expected / 4, expected, factors=[(4, "the batch size N")])
+    assert compare("x", expected.astype(np.float32), expected) is None
