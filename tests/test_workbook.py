@@ -232,3 +232,19 @@ def test_diagnosis_heatmap_and_factor():
     assert "diagnosis: border" in message
     assert "sum vs mean" in compare("db", expected / 4, expected, factors=[(4, "the batch size N")])
     assert compare("x", expected.astype(np.float32), expected) is None
+
+
+def test_capstone_with_a_broken_class_stops_at_that_class(tmp_path):
+    text = cn.workbook.solution("convnet").replace("        self.db = np.sum(dout, axis=0)  # (M,)",
+                                                   "        self.db = np.mean(dout, axis=0)")
+    report = cn.workbook.check(write(tmp_path, "convnet", text))
+    assert [stage.name for stage in report.stages] == ["import and shapes", "each layer"]
+    assert report.stages[-1].message.startswith("Affine") and "sum vs mean" in report.stages[-1].message
+
+
+def test_capstone_reference_learns_mnist_sample(tmp_path):
+    """The learner's own classes, trained by the checker, reach 95% on mnist-sample (about a minute)."""
+    report = cn.workbook.check(write(tmp_path, "convnet", cn.workbook.solution("convnet")))
+    assert report.passed, str(report)
+    accuracy = float(re.search(r"test accuracy ([\d.]+)%", report.stages[-1].message).group(1))
+    assert accuracy >= 95.0

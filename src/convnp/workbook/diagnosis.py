@@ -109,7 +109,7 @@ def _diagnosis(got, expected, factors, alternatives, regions, tolerance) -> str:
     scale = max(float(np.max(np.abs(expected))), 1e-8)
     wrong = np.abs(got - expected) > tolerance * scale
     for region, cause in regions:
-        if region is not None and region.any() and not np.any(wrong & ~region):
+        if region is not None and region.any() and (~region).any() and not np.any(wrong & ~region):
             return f"  diagnosis: {cause}"
     return ""
 
