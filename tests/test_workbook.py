@@ -56,6 +56,65 @@ class Convolution:
 '''
 
 
+# The book's own SoftmaxWithLoss (cross_entropy_error adds 1e-7 inside the log): right too.
+BOOK_SOFTMAX_WITH_LOSS = '''# convnp exercise: softmax-with-loss
+import numpy as np
+
+
+def softmax(x):
+    x = x - np.max(x, axis=-1, keepdims=True)
+    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+
+
+def cross_entropy_error(y, t):
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
+
+
+class SoftmaxWithLoss:
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        if self.t.size == self.y.size:
+            dx = (self.y - self.t) / batch_size
+        else:
+            dx = self.y.copy()
+            dx[np.arange(batch_size), self.t] -= 1
+            dx = dx / batch_size
+        return dx
+'''
+
+# A loop-based MaxPool backward; ACCUMULATE is += (right) or = (overlapping windows overwrite).
+LOOP_MAXPOOL_BACKWARD = '''
+    def backward(self, dout):
+        dx = np.zeros(self.x.shape)
+        batch, channels, out_h, out_w = dout.shape
+        for n in range(batch):
+            for c in range(channels):
+                for i in range(out_h):
+                    for j in range(out_w):
+                        k = self.arg_max[((n * out_h + i) * out_w + j) * channels + c]
+                        row = i * self.stride + k // self.pool_w - self.pad
+                        col = j * self.stride + k % self.pool_w - self.pad
+                        dx[n, c, row, col] ACCUMULATE dout[n, c, i, j]
+        return dx
+'''
+
 def write(tmp_path, name, text):
     path = tmp_path / f"{name}.py"
     path.write_text(text)
@@ -248,3 +307,20 @@ def test_capstone_reference_learns_mnist_sample(tmp_path):
     assert report.passed, str(report)
     accuracy = float(re.search(r"test accuracy ([\d.]+)%", report.stages[-1].message).group(1))
     assert accuracy >= 95.0
+
+
+def test_the_books_softmax_with_loss_passes(tmp_path):
+    report = cn.workbook.check(write(tmp_path, "softmax-with-loss", BOOK_SOFTMAX_WITH_LOSS))
+    assert report.passed, str(report)
+
+
+def test_loop_based_maxpool_backward_passes_and_overwriting_is_diagnosed(tmp_path):
+    text = cn.workbook.solution("maxpool-backward")
+    start = text.index("    def backward(self, dout):")
+    end = text.index("        # END", start) + len("        # END\n")
+    for accumulate, passes in (("+=", True), ("=", False)):
+        loops = LOOP_MAXPOOL_BACKWARD.lstrip("\n").replace("ACCUMULATE", accumulate)
+        mine = text[:start] + loops + text[end:]
+        report = cn.workbook.check(write(tmp_path, "maxpool-backward", mine))
+        assert report.passed == passes, str(report)
+    assert report.stages[-1].name == "random cases" and "overlapping windows" in report.stages[-1].message

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .diagnosis import compare
+from .diagnosis import close, compare
 from .learner import LearnerError
 
 
@@ -59,6 +59,10 @@ class Spec:
         """Keyword arguments for :func:`compare`: factors, alternatives, regions."""
         return {}
 
+    def accepted(self, case: Case, name: str) -> list:
+        """Other answers that are right too (e.g. the book's loss with its 1e-7 inside the log)."""
+        return []
+
     def train(self, namespace, reference) -> str:
         """Train inside a convnp model; return a summary or raise StageFailure."""
         raise NotImplementedError
@@ -71,6 +75,8 @@ def compare_case(spec: Spec, namespace, reference, case: Case, shapes_only=False
     for name in spec.outputs:
         if shapes_only:
             message = compare(name, np.zeros(got[name].shape), np.zeros(expected[name].shape))
+        elif any(close(got[name], other) for other in spec.accepted(case, name)):
+            message = None
         else:
             message = compare(name, got[name], expected[name], **spec.clues(case, name, reference))
         if message:
