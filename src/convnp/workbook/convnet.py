@@ -1,8 +1,9 @@
 """The capstone: the learner's five classes as a CNN, trained by the checker on mnist-sample.
 
 Conv(8 filters 5x5) -> Relu -> MaxPool(2x2, stride 2) -> Affine(1152 -> 10) -> SoftmaxWithLoss,
-Adam (lr 2e-3), batches of 100, two epochs over the 8,000 training digits, then the accuracy on
-the 2,000 test digits must reach :data:`TARGET`.
+Adam (lr 3e-3, then 1e-3 for the second epoch), batches of 50, two epochs over the 8,000
+training digits; then the accuracy on the 2,000 test digits must reach :data:`TARGET` (the
+reference reaches 95.95% in about 25 s of CPU time).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from .pool_specs import PoolSpec
 from .stages import StageFailure, compare_case
 
 TARGET = 0.95
-EPOCHS, BATCH, LR, FILTERS = 2, 50, 2e-3, 8
+EPOCHS, BATCH, LR, FILTERS = 2, 50, 3e-3, 8
+SECOND_EPOCH_LR = 1e-3  # a smaller step for the last epoch settles the weights
 CLASSES = ("Convolution", "Relu", "MaxPool", "Affine", "SoftmaxWithLoss")
 
 
@@ -72,6 +74,7 @@ def training_stage(namespace, reference) -> str:
     order_rng = np.random.default_rng(1)
     started = time.perf_counter()
     for epoch in range(EPOCHS):
+        optimizer.lr = LR if epoch == 0 else SECOND_EPOCH_LR
         order = order_rng.permutation(len(x_train))
         for start in range(0, len(order), BATCH):
             batch = order[start:start + BATCH]

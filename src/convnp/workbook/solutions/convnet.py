@@ -8,7 +8,7 @@ The checker first tests each class on small cases, then builds
     Convolution(W (8, 1, 5, 5), b, stride=1, pad=0) -> Relu -> MaxPool(2, 2, stride=2)
     -> Affine(W (8*12*12, 10), b) -> SoftmaxWithLoss
 
-trains it with its own Adam for two epochs on ``mnist-sample`` (8,000 digits, batches of 100,
+trains it with its own Adam for two epochs on ``mnist-sample`` (8,000 digits, batches of 50,
 a fixed seed) and asks for at least 95% accuracy on the 2,000 test digits.
 With vectorised (im2col) layers this takes well under a minute; loop-based layers are fine for
 the other exercises but too slow here.
