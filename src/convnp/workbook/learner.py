@@ -53,7 +53,7 @@ def load(path_or_object):
         line = (error.text or "").strip()
         raise LearnerError(f"{path.name} does not compile: {error.msg} at line {error.lineno}:\n"
                            f"    {error.lineno} | {line}") from None
-    except Exception as error:  # noqa: BLE001 - any error in their file is a failed stage
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - any error in their file is a failed stage
         raise LearnerError(f"importing {path.name} raised " + describe(error)) from None
     finally:
         sys.path.remove(str(path.resolve().parent))
@@ -107,7 +107,7 @@ def call(what: str, function, *args, names=(), watch=True):
     try:
         with _quiet():
             result = function(*args)
-    except Exception as error:  # noqa: BLE001 - any error in their code is a failed stage
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - any error in their code is a failed stage
         raise LearnerError(f"{what} raised " + describe(error)) from None
     for index, (arg, before) in enumerate(zip(args, saved, strict=False)):
         if before is not None and not np.array_equal(arg, before, equal_nan=True):
