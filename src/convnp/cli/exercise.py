@@ -43,7 +43,6 @@ def add_parser(subparsers):
     solution = actions.add_parser("solution", help="print the reference solution")
     solution.add_argument("name", metavar="NAME")
     solution.set_defaults(run=run_solution)
-    parser.set_defaults(run=lambda args: parser.print_help() or 2)
 
 
 def run_list(args) -> int:

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from .. import datasets
+from ..model import Sequential
 from ..optim import Adam
 from .conv_specs import ConvSpec
 from .harness import LearnerLayer
@@ -51,7 +52,6 @@ def layers_stage(namespace, reference) -> str:
 
 def build(namespace, rng):
     """The CNN of the module docstring from ``namespace``'s classes, with He-initialised weights."""
-    from ..model import Sequential
     conv_cls, relu_cls, pool_cls, affine_cls = (definition(namespace, name) for name in CLASSES[:4])
     weight1 = rng.standard_normal((FILTERS, 1, 5, 5)) * np.sqrt(2 / 25)
     weight2 = rng.standard_normal((FILTERS * 12 * 12, 10)) * np.sqrt(2 / (FILTERS * 144))

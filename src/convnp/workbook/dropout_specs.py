@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Linear, ReLU
+from ..losses import CrossEntropyLoss
 from ..model import Sequential
 from .harness import LearnerLayer, toy_data, train_steps
 from .learner import as_array, call, definition
@@ -101,7 +102,6 @@ def training_stage(namespace, reference) -> str:
     first, second = model.forward(x), model.forward(x)
     if not np.array_equal(first, second):
         raise StageFailure("in eval mode (train_flg=False) the model's output changed between two calls")
-    from ..losses import CrossEntropyLoss
     start = Sequential(Linear(6, 32, dtype=np.float64, rng=np.random.default_rng(1)), ReLU(),
                        Linear(32, 3, dtype=np.float64, rng=np.random.default_rng(2)))
     before, after = CrossEntropyLoss()(start.forward(x), labels), CrossEntropyLoss()(first, labels)

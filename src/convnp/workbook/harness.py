@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.base import Layer
+from ..layers import Layer
 from ..losses import CrossEntropyLoss
 from ..optim import SGD
 from ..parameter import Parameter

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Linear, ReLU
+from ..losses import CrossEntropyLoss
 from ..model import Sequential
 from .diagnosis import compare
 from .harness import toy_data
@@ -88,7 +89,6 @@ class OptimizerSpec:
         return "3 arrays, 6 steps with new gradients each step: same as the reference"
 
     def train(self, namespace, reference) -> str:
-        from ..losses import CrossEntropyLoss
         x, labels = toy_data((6,), count=16)
         losses = []
         for source in (namespace, reference):
