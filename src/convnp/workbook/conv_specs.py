@@ -68,6 +68,11 @@ class ConvSpec(Spec):
         factors = [(n, "the batch size N"), (out_h * out_w, "the number of output positions OH*OW"),
                    (n * out_h * out_w, "the number of output rows N*OH*OW")]
         alternatives = [(self._variant(reference, case, name, W=inputs["W"][:, :, ::-1, ::-1]), FLIP_CAUSE)]
+        if name == "dW":
+            expected = self.run(reference, case)["dW"]
+            alternatives.append((expected[:, :, ::-1, ::-1], "convolution vs cross-correlation -- your "
+                                 "dW is the expected one rotated by 180°: dW[f, c, p, q] = sum dout[n, f, "
+                                 "i, j] * x_padded[n, c, i*stride + p, j*stride + q], no flip."))
         if pad:
             alternatives.append((self._variant(reference, case, name, pad=0),
                                  "padding -- it is what pad=0 gives: pad x with `pad` zeros on each "
