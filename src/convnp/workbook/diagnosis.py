@@ -129,6 +129,9 @@ def _shape_message(what, got, expected, alternatives=()) -> str:
     for alternative, cause in alternatives:
         if np.shape(alternative) == got.shape and close(got, alternative):
             return f"{text}\n  diagnosis: {cause}"
+    if got.size == expected.size and close(got, expected.reshape(got.shape)):
+        return (text + f" The values are right, in the wrong shape -- diagnosis: layout (reshape "
+                f"the result to {expected.shape}, e.g. the input's original shape).")
     if got.size == expected.size and expected.ndim <= 6:
         for order in itertools.permutations(range(expected.ndim)):
             if order != tuple(range(expected.ndim)) and close(got, expected.transpose(order)):

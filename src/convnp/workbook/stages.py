@@ -130,17 +130,14 @@ def _covered(cases) -> str:
 
 def _pattern(failed, cases) -> str:
     """A diagnosis from which cases fail: stride, padding, or one special kind of case."""
-    def split(tag, good):
-        tagged = [case for case in cases if tag in case.tags]
-        bad_ok = all(not good(case.tags[tag]) for case in failed if tag in case.tags)
-        good_pass = [c for c in tagged if good(c.tags[tag])] and not any(
-            good(case.tags[tag]) for case in failed if tag in case.tags)
-        return bool(tagged) and len(failed) > 0 and bad_ok and bool(good_pass)
-    if split("stride", lambda stride: stride == 1):
+    def only_others_fail(tag, good):  # some cases are "good" for this tag, and none of them failed
+        has_good = any(good(case.tags[tag]) for case in cases if tag in case.tags)
+        return has_good and all(tag in case.tags and not good(case.tags[tag]) for case in failed)
+    if only_others_fail("stride", lambda stride: stride == 1):
         return ("diagnosis: stride -- every case with stride 1 passes, cases with stride 2 or 3 "
                 "fail: the window of output (i, j) starts at row i*stride, column j*stride, and "
                 "OH = (H + 2*pad - FH) // stride + 1.")
-    if split("pad", lambda pad: pad == 0):
+    if only_others_fail("pad", lambda pad: pad == 0):
         return ("diagnosis: padding -- every case without padding passes, padded cases fail: pad "
                 "both sides of H and W, then cut the same border off (col2im), and OH counts 2*pad.")
     for tag, cause in (("ties", "which maximum gets the gradient -- only cases with tied maxima "
