@@ -273,3 +273,19 @@ def test_loop_based_maxpool_backward_passes_and_overwriting_is_diagnosed(tmp_pat
         report = cn.workbook.check(write(tmp_path, "maxpool-backward", mine))
         assert report.passed == passes, str(report)
     assert report.stages[-1].name == "random cases" and "overlapping windows" in report.stages[-1].message
+
+
+def test_numerical_gradient_stage_catches_a_backward_that_disagrees_with_its_own_forward():
+    from convnp.workbook import stages
+    from convnp.workbook.layer_specs import ActivationSpec
+
+    class Relu:  # backward lets everything through: wrong for its own forward
+        def forward(self, x):
+            return np.maximum(x, 0)
+
+        def backward(self, dout):
+            return dout * 1.0
+
+    namespace = types.SimpleNamespace(Relu=Relu)
+    with pytest.raises(stages.StageFailure, match="disagrees with central differences"):
+        stages.gradient_stage(ActivationSpec("Relu"), namespace, namespace)
