@@ -289,3 +289,16 @@ def test_numerical_gradient_stage_catches_a_backward_that_disagrees_with_its_own
     namespace = types.SimpleNamespace(Relu=Relu)
     with pytest.raises(stages.StageFailure, match="disagrees with central differences"):
         stages.gradient_stage(ActivationSpec("Relu"), namespace, namespace)
+
+
+def test_capstone_gives_up_early_on_loop_layers_and_names_the_slow_one(tmp_path, monkeypatch):
+    from convnp.workbook import convnet
+    monkeypatch.setattr(convnet, "PROBE_BATCHES", 1)
+    monkeypatch.setattr(convnet, "MAX_SECONDS", 1.0)
+    solution = cn.workbook.solution("convnet")
+    loops = LOOP_CONVOLUTION.replace("ACCUMULATE", "+=").split("import numpy as np\n", 1)[1]
+    text = "# convnp exercise: convnet\nimport numpy as np\nfrom convnp.functional import col2im, im2col\n" \
+        + loops + "\n\n" + solution[solution.index("class Relu:"):]
+    report = cn.workbook.check(write(tmp_path, "convnet", text))
+    assert [stage.passed for stage in report.stages] == [True, True, False]
+    assert "too slow" in report.stages[-1].message and "your Convolution" in report.stages[-1].message

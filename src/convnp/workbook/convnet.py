@@ -26,6 +26,7 @@ from .stages import StageFailure, compare_case
 TARGET = 0.95
 EPOCHS, BATCH, LR, FILTERS = 2, 50, 3e-3, 8
 SECOND_EPOCH_LR = 1e-3  # a smaller step for the last epoch settles the weights
+PROBE_BATCHES, MAX_SECONDS = 5, 600  # after 5 batches, give up if the run would take over 10 min
 CLASSES = ("Convolution", "Relu", "MaxPool", "Affine", "SoftmaxWithLoss")
 
 
@@ -83,6 +84,8 @@ def training_stage(namespace, reference) -> str:
                 raise StageFailure(f"epoch {epoch + 1}: the loss became {value} at image {start}")
             model.backward(loss.backward())
             optimizer.step()
+            if epoch == 0 and start == (PROBE_BATCHES - 1) * BATCH:
+                _check_speed(model, time.perf_counter() - started, len(x_train))
     accuracy = evaluate(model, x_test, y_test)
     seconds = time.perf_counter() - started
     summary = (f"{EPOCHS} epochs of Adam on {len(x_train)} mnist-sample digits: test accuracy "
@@ -90,6 +93,17 @@ def training_stage(namespace, reference) -> str:
     if accuracy < TARGET:
         raise StageFailure(summary)
     return summary
+
+
+def _check_speed(model, seconds, images) -> None:
+    """Give up early, naming the slowest layer, when the whole run would take over MAX_SECONDS."""
+    projected = seconds / (PROBE_BATCHES * BATCH) * images * EPOCHS
+    if projected > MAX_SECONDS:
+        slowest = max(model.layers, key=lambda layer: layer.seconds)
+        raise StageFailure(
+            f"too slow: {PROBE_BATCHES} batches of {BATCH} took {seconds:.1f} s, so training would "
+            f"take about {projected / 60:.0f} minutes; {slowest!r} took {slowest.seconds:.1f} s of it. "
+            f"Vectorise it with im2col (see docs/workbook.md, steps 3 to 7).")
 
 
 def evaluate(model, x, labels, batch=500) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..layers import Layer
@@ -36,6 +38,7 @@ class LearnerLayer(Layer):
                  watch=True):
         super().__init__()
         self._watch = watch
+        self.seconds = 0.0  # time spent in the learner's forward and backward
         self._factory, self._label = factory, label
         self._backward_factory, self._train_flag = backward_factory, train_flag
         self._grad_attributes = {}
@@ -47,13 +50,27 @@ class LearnerLayer(Layer):
         return [getattr(self, name).data for name in self._grad_attributes]
 
     def forward(self, x):
+        started = time.perf_counter()
+        try:
+            return self._forward(x)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def backward(self, dy):
+        started = time.perf_counter()
+        try:
+            return self._backward(dy)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _forward(self, x):
         self._inner = self._factory(*self._arrays())
         args = (x, self.training) if self._train_flag else (x,)
         out = call(f"{self._label}.forward", self._inner.forward, *args, names=("x",), watch=self._watch)
         self._x = x
         return as_array(out, f"{self._label}.forward's return value")
 
-    def backward(self, dy):
+    def _backward(self, dy):
         inner = self._inner
         if self._backward_factory is not None:
             inner = self._backward_factory(*self._arrays())
