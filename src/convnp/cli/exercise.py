@@ -51,6 +51,8 @@ def run_list(args) -> int:
     print(f"{'exercise':<{width}}  {'status':<28}  what you write   (folder: {args.dir})")
     for name, exercise in workbook.EXERCISES.items():
         print(f"{name:<{width}}  {states[name]:<28}  {exercise.defines}")
+    passed = sum(state == "passed" for state in states.values())
+    print(f"{passed} of {len(states)} passed. Start one with: convnp exercise start NAME --dir {args.dir}")
     return 0
 
 

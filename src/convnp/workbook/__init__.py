@@ -132,7 +132,7 @@ def _exercise_name(path_or_object, name):
         path = Path(path_or_object)
         if not path.is_file():
             raise FileNotFoundError(f"no such file: {path}")
-        found = exercise_name(path.read_text(encoding="utf-8", errors="replace"))
+        found = exercise_name(path.read_text(encoding="utf-8-sig", errors="replace"))
         if found is None:
             raise ValueError(f"{path} does not start with '# convnp exercise: NAME'; pass the name "
                              f"(--name NAME, or check(path, name=...))")
