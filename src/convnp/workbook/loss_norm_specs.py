@@ -146,9 +146,10 @@ class BatchNormSpec(Spec):
                      gamma, beta)
         for batch in batches[:3]:
             call("BatchNormalization.forward", layer.forward, batch, True, names=("x",))
-        got = as_array(call("BatchNormalization.forward", layer.forward, batch_test := batches[3], False,
-                            names=("x",)), "BatchNormalization.forward(x, train_flg=False)")
-        candidates = [_test_output(batches[:3], batch_test, gamma, beta, ddof, start)
+        got = as_array(call("BatchNormalization.forward", layer.forward, batches[3], False, names=("x",)),
+                       "BatchNormalization.forward(x, train_flg=False)")
+        # running variance biased (the book) or unbiased (torch), starting at 0 (the book) or 1 (torch)
+        candidates = [_test_output(batches[:3], batches[3], gamma, beta, ddof, start)
                       for ddof in (0, 1) for start in (0.0, 1.0)]
         if any(close(got, candidate) for candidate in candidates):
             return "after 3 training batches, forward(x, train_flg=False) uses the running averages"

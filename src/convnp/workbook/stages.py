@@ -51,6 +51,10 @@ class Spec:
         """The named outputs of the definitions in ``namespace`` on ``case`` (float64 arrays)."""
         raise NotImplementedError
 
+    def gradient_case(self, rng) -> Case:
+        """The case of the numerical-gradient stage (its inputs include ``dout``)."""
+        raise NotImplementedError
+
     def forward_value(self, namespace, case: Case):
         """The raw forward result (for the numerical gradient); only with ``gradient_inputs``."""
         raise NotImplementedError
