@@ -2,7 +2,9 @@
 
 Each mutant is the reference solution with one line changed (``old`` -> ``new``), as a learner
 might write it. Other correct styles (loops, inverted dropout, torch's Adam) must pass.
+The tables quote source lines verbatim, hence the long lines.
 """
+# ruff: noqa: E501
 
 import pytest
 
@@ -45,7 +47,7 @@ MUTANTS = [
     ("conv-forward", "        col_W = self.W.reshape(FN, -1).T  # (C*FH*FW, FN)",
      "        col_W = self.W[:, :, ::-1, ::-1].reshape(FN, -1).T", "small readable case",
      "convolution vs cross-correlation"),
-    ("conv-forward", "        return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2)  # (N, FN, OH, OW)",  # noqa: E501
+    ("conv-forward", "        return out.reshape(N, out_h, out_w, FN).transpose(0, 3, 1, 2)  # (N, FN, OH, OW)",
      "        return out.reshape(N, FN, out_h, out_w)", "random cases", "layout"),
     ("conv-forward", "        col = im2col(x, FH, FW, self.stride, self.pad)  # (N*OH*OW, C*FH*FW)",
      "        col = im2col(x, FH, FW, self.stride, 0)", "random cases", "padding"),
@@ -84,9 +86,9 @@ MUTANTS = [
      "small readable case", "sign"),
     ("batchnorm", "        dx = (dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)) / self.std",
      "        dx = dxn / self.std", "small readable case", "dx differs"),
-    ("batchnorm", "            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu",  # noqa: E501
+    ("batchnorm", "            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu",
      "            self.running_mean = mu", "test mode", "running"),
-    ("dropout", "        return dout * self.mask", "        return dout", "import and shapes", "backward must pass"),  # noqa: E501
+    ("dropout", "        return dout * self.mask", "        return dout", "import and shapes", "backward must pass"),
     ("dropout", "        return x * (1.0 - self.dropout_ratio)", "        return x", "import and shapes",
      "train_flg=False"),
     ("sgd", "            params[key] -= self.lr * grads[key]",
@@ -96,11 +98,27 @@ MUTANTS = [
     ("momentum", "            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]",
      "            self.v[key] = self.momentum * self.v[key] + self.lr * grads[key]",
      "small readable case", "change of params"),
-    ("adam", "        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)",  # noqa: E501
+    ("adam", "        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)",
      "        lr_t = self.lr", "small readable case", "change of params"),
 ]
 
 PASSING_VARIANTS = [
+    # computing in float32 (whatever dtype comes back): within the 1e-5 relative tolerance ...
+    ("affine", "        self.x = x.reshape(x.shape[0], -1)  # (N, D)",
+     "        self.x = x.reshape(x.shape[0], -1).astype(np.float32)\n        self.W = self.W.astype(np.float32)"),
+    ("sigmoid", "            self.out = 1.0 / (1.0 + np.exp(-x))",
+     "            self.out = (1.0 / (1.0 + np.exp(-x))).astype(np.float32)"),
+    ("softmax-with-loss", "        shifted = x - x.max(axis=1, keepdims=True)  # (N, K), row maximum 0",
+     "        x = x.astype(np.float32)\n        shifted = x - x.max(axis=1, keepdims=True)"),
+    ("batchnorm", "        x = x.reshape(x.shape[0], -1)  # (N, D)",
+     "        x = x.reshape(x.shape[0], -1).astype(np.float32)"),
+    ("conv-forward", "        col = im2col(x, FH, FW, self.stride, self.pad)  # (N*OH*OW, C*FH*FW)",
+     "        col = im2col(x.astype(np.float32), FH, FW, self.stride, self.pad)\n"
+     "        self.W = self.W.astype(np.float32)"),
+    ("maxpool-backward", "        dmax = np.zeros((dout.size, pool_size), dtype=dout.dtype)  # one window a row",
+     "        dout = dout.astype(np.float32)\n        dmax = np.zeros((dout.size, pool_size), dtype=np.float32)"),
+    ("col2im", "    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)",
+     "    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=np.float32)"),
     # correct in another style: zero padding in max-pool (the padded cases use inputs > 0) ...
     ("maxpool-forward", ", constant_values=-np.inf)", ")"),
     # ... inverted dropout (torch's) ...
@@ -113,9 +131,9 @@ PASSING_VARIANTS = [
      "            v_hat = self.v[key] / (1 - self.beta2 ** self.iter)\n"
      "            params[key] -= self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)"),
     # ... running variance unbiased, as torch keeps it ...
-    ("batchnorm", "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var",  # noqa: E501
+    ("batchnorm", "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var",
      "            n = x.shape[0]\n"
-     "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var * n / (n - 1)"),  # noqa: E501
+     "            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var * n / (n - 1)"),
 ]
 
 
@@ -150,7 +168,8 @@ def test_mutant_fails_with_the_expected_diagnosis(name, old, new, stage, words, 
     assert report.hints
 
 
-@pytest.mark.parametrize("name, old, new", PASSING_VARIANTS, ids=[v[0] for v in PASSING_VARIANTS])
+@pytest.mark.parametrize("name, old, new", PASSING_VARIANTS,
+                         ids=[f"{v[0]}-{i}" for i, v in enumerate(PASSING_VARIANTS)])
 def test_other_correct_styles_pass(name, old, new, tmp_path):
     report = cn.workbook.check(write(tmp_path, name, mutate(name, old, new)))
     assert report.passed, str(report)
