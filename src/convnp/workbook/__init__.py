@@ -180,8 +180,8 @@ def _remember(path_or_object, report: Report) -> None:
     if not isinstance(path_or_object, (str, Path)):
         return
     path = Path(path_or_object)
-    if path.stem != report.exercise:
-        return
+    if path.stem != report.exercise or path.resolve().is_relative_to(learner.PACKAGE_DIR):
+        return  # only the learner's own workbook files, never the package's reference solutions
     recorded = _read_status(path.parent)
     recorded[report.exercise] = {"passed": report.passed, "sha256": _digest(path.read_text(
         encoding="utf-8", errors="replace"))}
