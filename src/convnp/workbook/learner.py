@@ -45,7 +45,9 @@ def load(path_or_object):
     module_name = f"convnp_learner_{path.stem.replace('-', '_')}_{next(_counter)}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # as an import would (dataclasses, pickling look it up)
     sys.path.insert(0, str(path.resolve().parent))  # so the file may import its neighbours
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ there
     try:
         with _quiet():
             spec.loader.exec_module(module)
@@ -57,6 +59,7 @@ def load(path_or_object):
         raise LearnerError(f"importing {path.name} raised " + describe(error)) from None
     finally:
         sys.path.remove(str(path.resolve().parent))
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 
