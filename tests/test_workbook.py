@@ -2,6 +2,7 @@
 
 import re
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -302,3 +303,17 @@ def test_capstone_gives_up_early_on_loop_layers_and_names_the_slow_one(tmp_path,
     report = cn.workbook.check(write(tmp_path, "convnet", text))
     assert [stage.passed for stage in report.stages] == [True, True, False]
     assert "too slow" in report.stages[-1].message and "your Convolution" in report.stages[-1].message
+
+
+def test_tutorial_examples_run():
+    """docs/workbook.md's Python blocks run; its loop convolution is the textbook's."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "workbook.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    namespace = {"np": np}
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"docs/workbook.md block {index}", "exec"), namespace)
+    rng = np.random.default_rng(0)
+    x, weight = rng.standard_normal((3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    bias = rng.standard_normal(4)
+    expected = cn.functional.conv2d_forward_naive(x[None], weight, bias, 2, 1)[0]
+    np.testing.assert_allclose(namespace["conv_one_image"](x, weight, bias, 2, 1), expected, atol=1e-12)
