@@ -12,8 +12,10 @@ it keeps self.x and self.arg_max, the position of the maximum in each window
 
 Formula::
 
-    dx[n, c, i*stride + p, j*stride + q] += dout[n, c, i, j]   for the (p, q) that is the
-                                                               window's maximum
+    dx_padded[n, c, i*stride + p, j*stride + q] += dout[n, c, i, j]   for the (p, q) that is
+                                                                      the window's maximum
+
+then dx is dx_padded without its ``pad`` border (padding is never the maximum).
 
 On ties the *first* maximum in row-major window order gets the gradient (torch's rule, and
 np.argmax's), not every tied element. Windows overlap when stride < pool: contributions add up.
