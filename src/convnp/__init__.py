@@ -11,7 +11,7 @@ textbook a learner reads, :mod:`convnp.fast` the engine that computes the same n
                         optimizer=cn.optim.Adam(model.parameters()), epochs=2)
 """
 
-from . import datasets, explain, fast, functional, interop, models, optim, viz
+from . import datasets, explain, fast, functional, interop, models, optim, viz, workbook
 from .engines import engine, get_engine, set_engine
 from .gradcheck import GradcheckError, gradcheck
 from .layers import (
@@ -93,5 +93,6 @@ __all__ = [
     "optim",
     "datasets",
     "models",
+    "workbook",
     "__version__",
 ]
