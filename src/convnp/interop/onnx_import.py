@@ -1,0 +1,1 @@
+def from_onnx(path): raise NotImplementedError
