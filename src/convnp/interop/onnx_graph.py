@@ -83,15 +83,26 @@ def _read(onnx, path):
         data = file.read()
     try:
         proto = onnx.load_model_from_string(data)
-        onnx.checker.check_model(proto)
-    except Exception as error:  # DecodeError, ValidationError, …: all mean "not a usable ONNX file"
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"from_onnx: {path} is not a valid ONNX model (corrupt or truncated?): "
-                         f"{first}") from None
+    except Exception as error:  # DecodeError and the like
+        _invalid(path, error)
     if len(proto.graph.node) > MAX_NODES:
         raise ValueError(f"from_onnx: {path} has {len(proto.graph.node)} nodes, over the limit of "
                          f"{MAX_NODES}")
+    directory = os.path.dirname(os.path.abspath(path))
+    for tensor in proto.graph.initializer:  # the checker would look for these files from the cwd
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            _external(onnx, tensor, directory, f"initializer {tensor.name!r}")
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as error:  # ValidationError: a graph that breaks ONNX's rules
+        _invalid(path, error)
     return proto
+
+
+def _invalid(path, error):
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise ValueError(f"from_onnx: {path} is not a valid ONNX model (corrupt or truncated?): "
+                     f"{first}") from None
 
 
 def _external(onnx, tensor, directory, where) -> None:
