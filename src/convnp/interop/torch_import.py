@@ -100,15 +100,12 @@ def _global_pool(nn, modules, index) -> bool:
 
 def _children(nn, module, path) -> list:
     """The convnp layers for an ``nn.Sequential``'s children, in order."""
-    modules, layers, index = list(module), [], 0
-    while index < len(modules):
-        if _global_pool(nn, modules, index):
-            layers.append(L.GlobalAvgPool2d())
-            index += 2
-            continue
-        if not isinstance(modules[index], nn.Identity):
-            layers.append(_convert(nn, modules[index], f"{path}{'.' if path else ''}{index}"))
-        index += 1
+    modules, layers = list(module), []
+    for index, child in enumerate(modules):
+        if _global_pool(nn, modules, index):  # the Flatten after it stays (identity on (N, C)),
+            layers.append(L.GlobalAvgPool2d())  # so later layers keep torch's indices
+        elif not isinstance(child, nn.Identity):
+            layers.append(_convert(nn, child, f"{path}{'.' if path else ''}{index}"))
     return layers
 
 
