@@ -82,8 +82,12 @@ def block_net():
 
 
 def mean_net():
+    """Equal weights in two layers and a default BatchNorm: the dynamo exporter shares them."""
     torch.manual_seed(2)
-    return nn.Sequential(nn.Conv2d(1, 3, 3), SpatialMean(), nn.Linear(3, 2)).eval()
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.BatchNorm2d(3), nn.Conv2d(3, 3, 1),
+                        nn.Conv2d(3, 3, 1), SpatialMean(), nn.Linear(3, 2)).eval()
+    net[4].load_state_dict(net[3].state_dict())
+    return net
 
 
 NETS = {"every-activation": (every_activation_net, (2, 9, 10)), "blocks": (block_net, (1, 8, 8)),
@@ -130,7 +134,11 @@ def test_structure_is_recovered(exports):
         assert kinds == ["Conv2d", "Residual", "ReLU", "MaxPool2d", "Residual", "ReLU", "Flatten",
                          "Linear", "Tanh", "Linear"], exporter
         kinds = [type(layer).__name__ for layer in from_onnx(exports["mean", exporter][1]).layers]
-        assert kinds == ["Conv2d", "GlobalAvgPool2d", "Linear"], exporter
+        assert kinds == ["Conv2d", "ReLU", "BatchNorm2d", "Conv2d", "Conv2d", "GlobalAvgPool2d",
+                         "Linear"], exporter
+    graph = onnx.load(str(exports["mean", "dynamo"][1])).graph
+    uses = [name for node in graph.node for name in node.input if name in {i.name for i in graph.initializer}]
+    assert len(uses) > len(set(uses))  # shared initializers: weights must be found by position
     layers = from_onnx(exports["every-activation", "dynamo"][1]).layers
     assert repr(layers[0]) == "Conv2d(2→4, k=2x3, padding='same')"
     assert "Softplus(beta=2.0, threshold=5.0)" in map(repr, layers)
