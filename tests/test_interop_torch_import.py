@@ -68,3 +68,13 @@ def test_unsupported_modules_are_named(module, message):
 def test_not_a_module_is_a_type_error():
     with pytest.raises(TypeError, match="expected a torch.nn.Module, got list"):
         from_torch([nn.ReLU()])
+
+
+def test_a_bad_input_shape_or_a_failing_export_is_a_value_error():
+    module = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Upsample(scale_factor=2))
+    with pytest.raises(ValueError, match="input_shape must be \\(C, H, W\\)"):
+        from_torch(module, input_shape=(1, 8))
+    with pytest.raises(ValueError, match="unsupported op 'Resize'"):
+        from_torch(module, input_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match="exporting Sequential to ONNX for inputs \\(N, 3, 8, 8\\) failed"):
+        from_torch(module, input_shape=(3, 8, 8))  # the conv takes 1 channel

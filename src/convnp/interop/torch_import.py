@@ -137,10 +137,22 @@ def _through_onnx(torch, module, input_shape) -> Sequential:
         try:
             torch.onnx.export(module.eval(), (example,), path, dynamo=False, input_names=["input"],
                               dynamic_axes={"input": {0: "batch"}})
+        except Exception as error:  # torch's own errors: tracing, unsupported operators, shapes
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"from_torch: exporting {type(module).__name__} to ONNX for inputs "
+                             f"(N, {', '.join(map(str, input_shape))}) failed: {first}") from None
         finally:
             module.train(training)
         model = from_onnx(path)
     return model.train(training)
+
+
+def _image_shape(shape) -> tuple:
+    ok = isinstance(shape, (tuple, list)) and len(shape) == 3 and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    if not ok:
+        raise ValueError(f"from_torch: input_shape must be (C, H, W) of positive ints, got {shape!r}")
+    return tuple(shape)
 
 
 def from_torch(module, *, input_shape=None) -> Sequential:
@@ -173,12 +185,14 @@ def from_torch(module, *, input_shape=None) -> Sequential:
     torch = require_torch("from_torch")
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
+    if input_shape is not None:
+        input_shape = _image_shape(input_shape)
     try:
         converted = _convert(torch.nn, module, "")
     except _Unsupported as error:
         if input_shape is None:
             raise ValueError(f"{error}; pass input_shape=(C, H, W) to read it through an ONNX "
                              f"export instead") from None
-        return _through_onnx(torch, module, tuple(input_shape))
+        return _through_onnx(torch, module, input_shape)
     model = converted if isinstance(converted, Sequential) else Sequential(converted)
     return model.train(module.training)
