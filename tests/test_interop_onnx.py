@@ -1,6 +1,10 @@
 """cn.interop.to_onnx and `convnp export`: files onnxruntime runs with model.predict's numbers,
 and that from_onnx reads back into the same model."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -179,3 +183,18 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys):
         assert status == 2 and err.startswith("convnp: error: ") and message in err
         assert err.count("\n") == 1
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_convnp_imports_without_onnx_and_torch_and_says_how_to_install_them(tmp_path):
+    code = ("import sys\n"
+            "sys.modules['onnx'] = sys.modules['torch'] = None  # as if not installed\n"
+            "import convnp as cn\n"
+            "for call in (lambda: cn.interop.from_onnx('m.onnx'), lambda: cn.interop.from_torch(None)):\n"
+            "    try:\n"
+            "        call()\n"
+            "    except ImportError as error:\n"
+            "        print(error)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'convnp[onnx]'" in result.stdout and "from_torch needs PyTorch" in result.stdout
