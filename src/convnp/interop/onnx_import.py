@@ -98,7 +98,8 @@ def from_onnx(path) -> Sequential:
     sequential and residual CNNs, and what :func:`to_onnx` writes: Conv (BatchNorm folded into
     it included), Relu, LeakyRelu, Sigmoid, Tanh, Elu, Selu, Softplus (and torch's
     Softplus-Greater-Where pattern), Softmax, MaxPool, AveragePool, GlobalAveragePool and
-    ReduceMean over (H, W), Flatten and Reshape to (N, -1), Gemm and MatMul+Add,
+    ReduceMean over (H, W), Flatten and Reshape to (N, -1) (also ``x.view(x.size(0), -1)``'s
+    Shape-Gather-Unsqueeze-Concat form), Gemm and MatMul+Add,
     BatchNormalization, Add of two branches (→ :class:`~convnp.Residual`), Identity, Dropout and
     Constant. Weights are mapped by each node's input position, never by initializer name.
 

@@ -8,6 +8,7 @@ After these rewrites every node left is one convnp layer (or nothing, or a resid
   ``Where(s > threshold, x, …)`` → one ``Softplus`` node with ``beta`` and ``threshold``
   (without the Where, as ``dynamo=False`` writes it, the threshold is torch's default 20).
 - ``MatMul(x, W)`` [``+ b``] → ``Gemm`` (weights (in, out), so ``transB=0``).
+- ``x.view(x.size(0), -1)``: Shape → Gather → Unsqueeze → Concat → Reshape → ``Flatten``.
 - ``GlobalAveragePool`` or ``ReduceMean`` over (H, W), then a flatten to (N, -1) →
   ``GlobalAvgPool2d`` (convnp's layer outputs (N, C) directly).
 """
@@ -126,6 +127,43 @@ def fuse_matmul(graph: Graph) -> None:
         _replace(graph, old, Node("Gemm", matmul.name, inputs, list(outputs), {"transB": 0}))
 
 
+def _made_by(graph: Graph, value, op):
+    """The node of type ``op`` computing ``value``, if that is what computes it."""
+    node = graph.producer(value)
+    return node if node is not None and node.op == op else None
+
+
+def _batch_then_minus_one(graph: Graph, shape_value, x):
+    """The nodes computing ``[x.shape[0], -1]`` as ``x.view(x.size(0), -1)`` exports, or None.
+
+    That is ``Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])`` (what ``dynamo=False`` writes for a
+    dynamic batch).
+    """
+    concat = _made_by(graph, shape_value, "Concat")
+    if concat is None or len(concat.inputs) != 2 or _scalar(graph, concat.inputs[1]) != -1:
+        return None
+    unsqueeze = _made_by(graph, concat.inputs[0], "Unsqueeze")
+    gather = unsqueeze and _made_by(graph, unsqueeze.inputs[0], "Gather")
+    shape = gather and _made_by(graph, gather.inputs[0], "Shape")
+    if not shape or shape.inputs[0] != x or shape.attrs.get("start", 0) != 0 or gather.attrs.get("axis", 0):
+        return None
+    axes = unsqueeze.attrs.get("axes") or _scalar(graph, (unsqueeze.inputs + [""])[1])
+    if _scalar(graph, gather.inputs[1]) != 0 or axes not in ([0], 0):
+        return None
+    return [shape, gather, unsqueeze, concat]
+
+
+def fuse_view_flatten(graph: Graph) -> None:
+    """``Reshape(x, [x.shape[0], -1])`` computed in the graph → ``Flatten``."""
+    for reshape in [node for node in graph.nodes if node.op == "Reshape"]:
+        if len(reshape.inputs) < 2 or reshape.inputs[1] in graph.consts:
+            continue
+        part = _batch_then_minus_one(graph, reshape.inputs[1], reshape.inputs[0])
+        if part is not None and _self_contained(graph, [*part, reshape], reshape):
+            _replace(graph, [*part, reshape], Node("Flatten", reshape.name, [reshape.inputs[0]],
+                                                   list(reshape.outputs), {"axis": 1}))
+
+
 def flattens(graph: Graph, node: Node) -> bool:
     """Whether ``node`` reshapes (N, …) to (N, prod(…)): Flatten(axis=1) or Reshape to (N, -1)."""
     if node.op == "Flatten":
@@ -174,5 +212,6 @@ def simplify(graph: Graph) -> Graph:
     fold_identities(graph)
     fuse_softplus(graph)
     fuse_matmul(graph)
+    fuse_view_flatten(graph)
     fuse_global_pool(graph)
     return graph
