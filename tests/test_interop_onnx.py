@@ -198,3 +198,28 @@ def test_convnp_imports_without_onnx_and_torch_and_says_how_to_install_them(tmp_
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "pip install 'convnp[onnx]'" in result.stdout and "from_torch needs PyTorch" in result.stdout
+
+
+def structure(layer):
+    """A nested description of a model's layers, residual blocks opened up."""
+    if isinstance(layer, cn.Sequential):
+        return [structure(child) for child in layer.layers]
+    if isinstance(layer, cn.Residual):
+        return ("Residual", [structure(c) for c in layer.layers],
+                None if layer.shortcut is None else structure(layer.shortcut))
+    return repr(layer)
+
+
+def test_residual_blocks_nested_at_the_same_input_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    model = cn.Sequential(
+        cn.Conv2d(1, 3, 3, padding=1, rng=rng),
+        cn.Residual(cn.Residual(cn.Conv2d(3, 3, 3, padding=1, rng=rng), cn.ReLU()),
+                    cn.Conv2d(3, 3, 1, rng=rng)),
+        cn.Residual(cn.Residual(cn.Conv2d(3, 3, 1, rng=rng), shortcut=cn.Conv2d(3, 3, 1, rng=rng)),
+                    shortcut=cn.Residual(cn.Tanh())),
+        cn.Residual(cn.Residual(cn.Residual(cn.Sigmoid()))), cn.Flatten(), cn.Linear(48, 2, rng=rng))
+    back = from_onnx(to_onnx(model, tmp_path / "nested.onnx", input_shape=(1, 4, 4)))
+    assert structure(back) == structure(model)
+    x = rng.random((2, 1, 4, 4), dtype=np.float32)
+    assert relative_error(back.predict(x), model.predict(x)) <= RELATIVE

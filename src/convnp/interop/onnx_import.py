@@ -2,7 +2,8 @@
 
 The graph is walked from its input. A value read by one node continues the chain; a value read by
 two nodes opens a residual block: both branches are walked until they meet in an ``Add``, which
-becomes ``Residual(*longer branch, shortcut=shorter branch or None)``. Residual blocks nest.
+becomes ``Residual(*longer branch, shortcut=shorter branch or None)``. Residual blocks nest,
+also when several start at the same value (three or more readers).
 """
 
 from __future__ import annotations
@@ -39,40 +40,63 @@ def _walk(graph: Graph, value, rank, depth):
             layer, rank = convert(graph, users[0], rank)
             layers += [layer] if layer is not None else []
             value = users[0].outputs[0]
-        elif len(users) == 2:
-            block, value, rank = _residual(graph, value, users, rank, depth + 1)
+        elif users:
+            block, value, rank = _fork(graph, value, users, rank, depth + 1)
             layers.append(block)
         else:
-            names = ", ".join(user.describe() for user in users) or "no node"
-            raise ValueError(f"from_onnx: value {value!r} is read by {names}; convnp reads chains of "
-                             f"layers and residual blocks (two branches joined by an Add)")
+            raise ValueError(f"from_onnx: value {value!r} is read by no node and is not the "
+                             f"graph's output")
 
 
 def _branch(graph: Graph, start, node: Node, rank, depth):
-    """One residual branch starting at ``node`` (which reads ``start``): (layers, end value, join)."""
+    """One branch starting at ``node`` (which reads ``start``): (layers, end value, rank, join)."""
     if _is_join(graph, node):
-        return [], start, node
+        return [], start, rank, node
     layer, rank = convert(graph, node, rank)
-    layers, end, _, join = _walk(graph, node.outputs[0], rank, depth)
-    return ([layer] if layer is not None else []) + layers, end, join
+    layers, end, rank, join = _walk(graph, node.outputs[0], rank, depth)
+    return ([layer] if layer is not None else []) + layers, end, rank, join
 
 
-def _residual(graph: Graph, value, users, rank, depth):
-    """The residual block opened at ``value``: (Residual, the Add's output, rank after it)."""
-    if depth > MAX_DEPTH:
-        raise ValueError(f"from_onnx: residual blocks nest deeper than {MAX_DEPTH}")
-    (first, end1, join1), (second, end2, join2) = (_branch(graph, value, user, rank, depth) for user in users)
-    if join1 is None or join1 is not join2 or sorted(join1.inputs) != sorted([end1, end2]):
-        raise ValueError(f"from_onnx: the two branches reading {value!r} do not meet in one Add "
-                         f"(as a residual block's do); convnp cannot represent this graph")
+def _meeting(branches, value):
+    """Indices of two branches that end in the same Add, as one residual block's branches do."""
+    for i, (_, end_i, _, join) in enumerate(branches):
+        for j in range(i + 1, len(branches)):
+            if join is not None and branches[j][3] is join and sorted(join.inputs) == sorted(
+                    [end_i, branches[j][1]]):
+                return i, j
+    raise ValueError(f"from_onnx: the {len(branches)} branches reading {value!r} do not meet in "
+                     f"Adds two by two (as residual blocks' do); convnp cannot represent this graph")
+
+
+def _residual(join: Node, first, end_first, second, value) -> Residual:
+    """``Residual(*longer branch, shortcut=the other)``; on a tie the Add's second operand is
+    the block's layers (torch's ``shortcut(x) + layers(x)`` order)."""
     if not first and not second:
-        raise ValueError(f"from_onnx: {join1.describe()} adds {value!r} to itself; not a residual block")
-    # The longer branch is the block's layers; on a tie, the Add's second operand (torch's
-    # ``shortcut(x) + layers(x)`` order).
-    if len(first) < len(second) or (len(first) == len(second) and join1.inputs[0] == end1):
+        raise ValueError(f"from_onnx: {join.describe()} adds {value!r} to itself; not a residual block")
+    if len(first) < len(second) or (len(first) == len(second) and join.inputs[0] == end_first):
         first, second = second, first
     shortcut = None if not second else second[0] if len(second) == 1 else Sequential(*second)
-    return Residual(*first, shortcut=shortcut), join1.outputs[0], rank
+    return Residual(*first, shortcut=shortcut)
+
+
+def _fork(graph: Graph, value, users, rank, depth):
+    """The residual block opened at ``value``: (Residual, the Add's output, rank after it).
+
+    More than two readers mean nested blocks that start at the same value: the two branches
+    meeting first make the inner block, which then continues as one branch of the outer one.
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError(f"from_onnx: residual blocks nest deeper than {MAX_DEPTH}")
+    branches = [_branch(graph, value, user, rank, depth) for user in users]
+    while True:
+        i, j = _meeting(branches, value)
+        (first, end_first, rank, join), (second, _, _, _) = branches[i], branches[j]
+        block = _residual(join, first, end_first, second, value)
+        rest = [branch for k, branch in enumerate(branches) if k not in (i, j)]
+        if not rest:
+            return block, join.outputs[0], rank
+        layers, end, rank, after = _walk(graph, join.outputs[0], rank, depth)
+        branches = [*rest, ([block, *layers], end, rank, after)]
 
 
 def _check_shapes(model: Sequential, graph: Graph, path) -> None:
