@@ -47,12 +47,29 @@ class Graph:
     shapes: dict  # value name -> tuple of dims (None where unknown), from ONNX shape inference
     metadata: dict
 
+    _index: tuple = field(default=None, repr=False)  # (readers, producers), rebuilt after changes
+
+    def changed(self) -> None:
+        """Call after editing ``nodes`` (the pattern fusions do), so lookups see the edit."""
+        self._index = None
+
+    def _lookup(self):
+        if self._index is None:
+            readers, producers = {}, {}
+            for node in self.nodes:
+                for value in dict.fromkeys(node.inputs):  # a node reading x twice is one reader
+                    readers.setdefault(value, []).append(node)
+                producers.update((value, node) for value in node.outputs)
+            self._index = (readers, producers)
+        return self._index
+
     def consumers(self, value) -> list:
-        """The nodes that read ``value``."""
-        return [node for node in self.nodes if value in node.inputs]
+        """The nodes that read ``value``, in graph order."""
+        return list(self._lookup()[0].get(value, ()))
 
     def producer(self, value):
-        return next((node for node in self.nodes if value in node.outputs), None)
+        """The node computing ``value`` (None for the input and constants)."""
+        return self._lookup()[1].get(value)
 
     def dynamic_inputs(self, node) -> list:
         """``node``'s inputs that are computed from the image (not constants, not omitted)."""

@@ -40,6 +40,7 @@ def _replace(graph: Graph, old: list, new: Node) -> None:
     graph.nodes[at:at] = [new]
     drop = {id(node) for node in old}
     graph.nodes[:] = [node for node in graph.nodes if id(node) not in drop]
+    graph.changed()
 
 
 def fold_identities(graph: Graph) -> None:
@@ -48,6 +49,7 @@ def fold_identities(graph: Graph) -> None:
         if node.op == "Identity" and node.inputs and node.inputs[0] in graph.consts:
             graph.consts[node.outputs[0]] = graph.consts[node.inputs[0]]
             graph.nodes.remove(node)
+            graph.changed()
 
 
 def _scaled_input(graph: Graph, scaled):
