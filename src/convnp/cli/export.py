@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .common import CLIError, open_model
 
 
@@ -9,7 +11,8 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "export", help="write a model as an ONNX file",
         description="Write a run directory's model (or a .npz model) as an ONNX file: float32, a "
-                    "dynamic batch dimension, BatchNorm in eval mode, Dropout as identity. Needs "
+                    "dynamic batch dimension, BatchNorm in eval mode, Dropout as identity. When "
+                    "onnxruntime is installed, the file is run once and compared with convnp. Needs "
                     "the onnx extra: pip install 'convnp[onnx]'.")
     parser.add_argument("model", metavar="MODEL_OR_RUN_DIR", help="run directory or model .npz")
     parser.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
@@ -17,6 +20,20 @@ def add_parser(subparsers):
                         help="image shape, when the model does not record it")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.set_defaults(run=run)
+
+
+def compare_with_onnxruntime(model, path, shape) -> str:
+    """Run the file in onnxruntime on 4 random images; describe how far it is from ``model.predict``."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return "onnxruntime is not installed: not checked"
+    x = np.random.default_rng(0).random((4, *shape), dtype=np.float32)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = model.predict(x)
+    difference = np.max(np.abs(session.run(None, {"input": x})[0] - expected))
+    relative = difference / max(np.max(np.abs(expected)), 1e-30)
+    return f"onnxruntime agrees with convnp to {relative:.1e} relative"
 
 
 def run(args) -> int:
@@ -27,6 +44,6 @@ def run(args) -> int:
     if not shape:
         raise CLIError(f"{path} does not record its input shape; pass --input-shape C H W")
     out = to_onnx(model, args.out, input_shape=tuple(shape), opset=args.opset)
-    print(f"wrote {out} (opset {args.opset}, input (batch, {', '.join(map(str, shape))}); outputs "
-          f"equal 'model.predict')")
+    print(f"wrote {out}: input 'input' (batch, {', '.join(map(str, shape))}) float32, opset "
+          f"{args.opset}; {compare_with_onnxruntime(model, out, tuple(shape))}")
     return 0
