@@ -223,3 +223,15 @@ def test_residual_blocks_nested_at_the_same_input_round_trip(tmp_path):
     assert structure(back) == structure(model)
     x = rng.random((2, 1, 4, 4), dtype=np.float32)
     assert relative_error(back.predict(x), model.predict(x)) <= RELATIVE
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_other_opsets_run_and_read_back(tmp_path, opset):
+    model = every_layer_model()
+    path = to_onnx(model, tmp_path / "every.onnx", input_shape=(2, 9, 10), opset=opset)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version == opset and proto.ir_version <= 10
+    x = np.random.default_rng(0).random((3, 2, 9, 10), dtype=np.float32)
+    assert relative_error(run_onnx(path, x), model.predict(x)) <= RELATIVE
+    assert relative_error(from_onnx(path).predict(x), model.predict(x)) <= RELATIVE
