@@ -23,9 +23,9 @@ def write(tmp_path, nodes, initializers, shape=(2, 4, 4), out=("batch", 3), opse
     return path
 
 
-def agrees_with_onnxruntime(path, shape=(2, 4, 4)):
+def agrees_with_onnxruntime(path, shape=(2, 4, 4), batch=3):
     model = from_onnx(path)
-    x = RNG.random((3, *shape), dtype=np.float32)
+    x = RNG.random((batch, *shape), dtype=np.float32)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"x": x})[0]
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6)
@@ -68,6 +68,21 @@ def test_gemm_without_transposed_weights_and_with_alpha_beta(tmp_path):
              helper.make_node("Gemm", ["f", "W", "B"], ["y"], name="gemm", alpha=0.5, beta=2.0)]
     initializers = {"W": RNG.standard_normal((32, 3)).astype(np.float32), "B": np.float32([[1, 2, 3]])}
     agrees_with_onnxruntime(write(tmp_path, nodes, initializers))
+
+
+def test_a_flatten_for_the_batch_size_fixed_at_export_takes_any_batch(tmp_path):
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["f"], name="view"),
+             helper.make_node("Gemm", ["f", "W"], ["y"], name="gemm", transB=1)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3])],
+        [numpy_helper.from_array(np.array([2, 32]), "s"),
+         numpy_helper.from_array(RNG.standard_normal((3, 32)).astype(np.float32), "W")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8),
+              str(tmp_path / "static.onnx"))
+    model = agrees_with_onnxruntime(tmp_path / "static.onnx", batch=2)
+    assert [type(layer).__name__ for layer in model.layers] == ["Flatten", "Linear"]
+    assert model.predict(RNG.random((5, 2, 4, 4), dtype=np.float32)).shape == (5, 3)
 
 
 @pytest.mark.parametrize("node, initializers, message", [

@@ -167,7 +167,8 @@ def fuse_view_flatten(graph: Graph) -> None:
 
 
 def flattens(graph: Graph, node: Node) -> bool:
-    """Whether ``node`` reshapes (N, …) to (N, prod(…)): Flatten(axis=1) or Reshape to (N, -1)."""
+    """Whether ``node`` reshapes (N, …) to (N, prod(…)): Flatten(axis=1) or Reshape to (N, -1),
+    (-1, prod(…)) or, for a batch size fixed in the graph, (N, prod(…))."""
     if node.op == "Flatten":
         return node.attrs.get("axis", 1) == 1
     if node.op != "Reshape" or len(node.inputs) < 2 or node.inputs[1] not in graph.consts:
@@ -179,6 +180,8 @@ def flattens(graph: Graph, node: Node) -> bool:
         return shape[0] != -1
     known = graph.shapes.get(node.inputs[0])
     features = int(np.prod(known[1:])) if known and None not in known[1:] else None
+    if known and known[0] is not None and shape == [known[0], features]:
+        return True  # (N, features) for the batch size fixed at export: convnp takes any batch
     return shape[0] in (-1, 0) and shape[1] > 0 and features in (None, shape[1])
 
 
