@@ -106,9 +106,14 @@ def _read(onnx, path):
         raise ValueError(f"from_onnx: {path} has {len(proto.graph.node)} nodes, over the limit of "
                          f"{MAX_NODES}")
     directory = os.path.dirname(os.path.abspath(path))
+    total = size
     for tensor in proto.graph.initializer:  # the checker would look for these files from the cwd
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             _external(onnx, tensor, directory, f"initializer {tensor.name!r}")
+            total += len(tensor.raw_data)
+            if total > MAX_FILE_BYTES:
+                raise ValueError(f"from_onnx: {path} and its external data hold over "
+                                 f"{MAX_FILE_BYTES} bytes, the limit")
     try:
         onnx.checker.check_model(proto)
     except Exception as error:  # ValidationError: a graph that breaks ONNX's rules
