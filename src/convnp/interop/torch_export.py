@@ -1,4 +1,4 @@
-"""Interchange with PyTorch: build the ``torch.nn`` twin of a convnp model, with the same weights.
+"""Export to PyTorch: build the ``torch.nn`` twin of a convnp model, with the same weights.
 
 PyTorch is optional (the ``dev`` extra); importing this module does not import torch, calling
 :func:`to_torch` does.
@@ -8,17 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import layers as L
-from .layers.container import Chain
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("to_torch needs PyTorch: pip install torch (convnp's dev extra pins "
-                          "torch==2.13.0)") from None
-    return torch
+from .. import layers as L
+from ..layers.container import Chain
+from ._deps import require_torch
 
 
 def _padding(layer):
@@ -34,7 +26,7 @@ def _twin(layer, nn):
     if isinstance(layer, Chain):  # a Sequential, or a list of layers such as a Residual's shortcut
         return nn.Sequential(*(_twin(child, nn) for child in layer.layers))
     if isinstance(layer, L.Residual):
-        return _residual_class(nn)(_twin(layer.branch, nn),
+        return _residual_class(nn)(nn.Sequential(*(_twin(child, nn) for child in layer.layers)),
                                    None if layer.shortcut is None else _twin(layer.shortcut, nn))
     if isinstance(layer, L.Conv2d):
         return nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
@@ -94,7 +86,7 @@ def to_torch(model):
     with parameters and buffers of the same dtype; its ``state_dict`` keys equal
     ``model.state_dict()``'s, so ``load_state_dict`` moves weights either way without transposes.
     """
-    torch = _torch()
+    torch = require_torch("to_torch")
     twin = _twin(model, torch.nn)
     dtype = getattr(torch, str(next(iter(model.state_dict().values()), np.zeros(0, np.float32)).dtype))
     twin = twin.to(dtype)
