@@ -80,7 +80,7 @@ def test_band_weight_grad_is_the_adjoint_of_band_weights(block, stride):
     ((8, 1, 5, 5), (1, 1), None),
 ])
 def test_band_block_picks_bands_for_few_filters_only(weight_shape, out_hw, block):
-    """The measured choice (benchmarks/RESULTS.md): bands pay for few channels and filters."""
+    """The measured choice (docs/performance.md, "Band route"): bands pay for few channels and filters."""
     assert band_block(weight_shape, (1, 1), out_hw) == block
 
 

@@ -15,7 +15,8 @@ says why it is faster; tests prove every pair equal (float64 to 1e-10). What liv
   skipped. Imported by ``convnp.model``, not here (it knows the layer classes).
 
 Operations without a faster twin are the textbook's own, re-exported so that the engine offers
-the same names as :mod:`convnp.functional`.
+the same names as :mod:`convnp.functional`. The measurements behind every choice here are in
+docs/performance.md, one section per topic.
 """
 
 from ..functional import (

@@ -17,7 +17,8 @@ and ``dx`` is ``dX_col`` folded back onto the image (the adjoint of the window u
 A stride-1 convolution whose padding keeps ``dy`` near the input's size takes a faster route:
 its backward pass is itself a convolution of ``dy`` (:func:`conv_backward.backward_full_correlation`).
 
-Two layouts of ``X_col`` are used, chosen by speed (measured in docs/performance.md):
+Two layouts of ``X_col`` are used, chosen by speed
+(docs/performance.md, "Window matrices and chunking"):
 
 * many input channels: rows built from channels-last memory, columns ordered (kh, kw, c), so
   every window row is a run of C contiguous numbers;
@@ -28,7 +29,8 @@ Two layouts of ``X_col`` are used, chosen by speed (measured in docs/performance
 
 Layers with few channels *and* few filters (seed002's, LeNet-5's) take a third route, the band
 matrix of :mod:`.conv_band`: one row per block of B neighbouring outputs, KH*SPAN*C numbers
-instead of B*KH*KW*C, against a banded weight matrix (more multiplies, much less copying).
+instead of B*KH*KW*C, against a banded weight matrix (more multiplies, much less copying;
+docs/performance.md, "Band route").
 
 Each matrix is several times larger than the image. Up to ``windows.KEEP_COLUMNS_BYTES`` it is
 built whole and kept for ``dW``; beyond that it is built in chunks of images of at most
@@ -202,7 +204,8 @@ def _weight_grads(dmatrix, dy_2d, cache: ConvCache):
 
 
 def _bias_grad(dy_2d):
-    """Column sums of (rows, O) as a matrix-vector product: faster than ``.sum(axis=0)``."""
+    """Column sums of (rows, O) as a matrix-vector product: faster than ``.sum(axis=0)``
+    (docs/performance.md, "Window matrices and chunking")."""
     return np.ones(dy_2d.shape[0], dtype=dy_2d.dtype) @ dy_2d
 
 

@@ -1,7 +1,8 @@
 """The routes of a convolution's input gradient ``dx`` (the matrix form is in :mod:`.conv`).
 
 ``dx`` is the window-matrix gradient ``dX_col = dY @ W2`` folded back onto the image. Which way
-of computing it is fastest depends on the layer's shape (measurements in benchmarks/RESULTS.md):
+of computing it is fastest depends on the layer's shape
+(docs/performance.md, "Input-gradient routes"):
 
 * the band route (few channels and filters, :mod:`.conv_band`): ``dX_band = dY @ W_band.T``,
   added back band by band;

@@ -31,7 +31,7 @@ from .windows import images_per_chunk
 
 BLOCKS = range(2, 17)  # outputs per band considered (those that divide the output width)
 COPY_MACS = 32  # multiply-adds that cost as much as copying one number of a window matrix
-RUN_MACS = 128  # ... as starting one run of the band copy (fitted to benchmarks/RESULTS.md)
+RUN_MACS = 128  # ... as starting one run of the band copy (fitted: docs/performance.md, "Band route")
 WHOLE_ROW_DX_MAX_GROWTH = 2.0  # dx in whole-row bands while that costs at most this many times the multiplies
 
 
@@ -46,7 +46,8 @@ def band_block(weight_shape, stride, out_hw) -> int | None:
 
     The block with the largest positive gain is used. On the zoo's layers this picks B = 6 for
     a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x faster, forward + backward), and the window
-    matrix for every 3x3 conv with 32 or more filters (where a band is 10-30% slower).
+    matrix for every 3x3 conv with 32 or more filters (where a band is 10-30% slower); the
+    measurements are in docs/performance.md, "Band route".
     """
     out_channels, c, _, kw = weight_shape
     best, best_gain = None, 0.0
@@ -128,7 +129,7 @@ def band_input_grad(dy_2d, weight, padded_shape, stride, out_hw, block):
     band weights that read kernel row p, each row of ``dX_p`` added back onto the SPAN pixels
     it was copied from. Where one band as wide as the whole output row costs at most
     ``WHOLE_ROW_DX_MAX_GROWTH`` times the multiplies, that is used instead: bands then never
-    overlap, and each add covers whole image rows (seed002's second conv: 1.34 -> 1.03 ms).
+    overlap, and each add covers whole image rows (docs/performance.md, "Band route").
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ def linear_backward(dy, x, weight, has_bias=True, need_input_grad=True, dweight_
         False skips ``dx`` (a network's first layer: nothing consumes the data's gradient).
     ``dweight_out`` : ndarray (out, in), optional
         Where the GEMM writes ``dW`` (e.g. the weight's ``.grad``): a big layer's gradient is
-        then not copied again.
+        then not copied again (docs/performance.md, "Linear").
 
     Returns
     -------

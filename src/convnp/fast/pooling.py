@@ -5,8 +5,9 @@ the KH*KW kernel offsets only; each step is one vectorised operation over the wh
 (channels-last) batch. With few channels, max pooling first gathers the window
 elements offset-major, (KH*KW, N, OH, OW, C), copying whole pixels (``windows.pixels``): its
 passes then run over contiguous memory, where passes over strided offset views of the image
-run C numbers per inner loop, ~40 ns each. The tie-breaking passes of its backward run on a
-contiguous (KH*KW, N, OH, OW, C) mask for every channel count.
+run C numbers per inner loop, each with a fixed cost (docs/performance.md, "Max-pool"). The
+tie-breaking passes of its backward run on a contiguous (KH*KW, N, OH, OW, C) mask for every
+channel count.
 
 Max pooling: ``y = max over the window``; the gradient flows only to the element that was the
 maximum, the first one in row-major window order on ties (torch's rule; real images are full of

@@ -2,8 +2,8 @@
 
 The fast convolution and pooling kernels work on channels-last (N, H, W, C) memory: then every
 window row is a run of C contiguous numbers, which makes the window copy several times cheaper
-than on NCHW memory (see PERF_NOTES.md). Layers still take and return NCHW arrays; the NCHW
-views they return simply have channels-last strides.
+than on NCHW memory (docs/performance.md, "Window matrices and chunking"). Layers still take
+and return NCHW arrays; the NCHW views they return simply have channels-last strides.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def window_view(padded: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
     strides = (step_n, step_y * sh, step_x * sw, step_y, step_x, step_c)
     if not padded.flags.c_contiguous:
         return as_strided(padded, shape, strides, writeable=False)
-    # The same view built directly on the array's memory: 1.4 us, where sliding_window_view
-    # takes 18 us and as_strided 4.5 us (a training step builds several).
+    # The same view built directly on the array's memory: several times cheaper than
+    # sliding_window_view or as_strided, and a training step builds several
+    # (docs/performance.md, "Python overhead").
     view = np.ndarray(shape, padded.dtype, buffer=padded, strides=strides)
     view.flags.writeable = False
     return view
@@ -94,7 +95,8 @@ def scatter_add_windows(grad_windows: np.ndarray, padded_shape, stride) -> np.nd
     """Adjoint of :func:`window_view`: sum window gradients back onto the padded image.
 
     Loops over the KH*KW kernel offsets only; each iteration is one strided slice ``+=`` over
-    the whole batch (never ``np.add.at``, which is 5-10x slower).
+    the whole batch (never ``np.add.at``, which is 5-10x slower:
+    docs/performance.md, "Input-gradient routes").
 
     Parameters
     ----------
@@ -120,8 +122,8 @@ def pixels(a: np.ndarray) -> np.ndarray:
 
     Each item is the C contiguous numbers of one pixel, as one opaque (void) value, so copying
     between strided pixel layouts moves each pixel with one memcpy. NumPy copies plain float
-    arrays with an inner loop along the last axis, which costs ~10 ns per pixel when C is small
-    (8 channels: 3x slower than this).
+    arrays with an inner loop along the last axis, several times slower when C is small
+    (docs/performance.md, "Window matrices and chunking").
     """
     if a.ndim == 0 or (a.shape[-1] > 1 and a.strides[-1] != a.itemsize):
         raise ValueError(f"pixels: the channel axis must be the last, contiguous axis of a channels-last "
@@ -203,7 +205,7 @@ def columns_transposed(x: np.ndarray, kernel, stride, pads, out_hw, ones_row=Fal
     """The transposed window matrix of NCHW images, built with one strided copy per offset.
 
     For few input channels this is several times faster than building rows: each copy moves
-    runs of OW contiguous numbers (PERF_NOTES.md, "tiny input-channel first layers").
+    runs of OW contiguous numbers (docs/performance.md, "Window matrices and chunking").
 
     Parameters
     ----------
@@ -259,7 +261,7 @@ def column_chunks(images, kernel, stride, out_hw, pads=(0, 0, 0, 0)):
     which rows of the full matrix it holds. When the matrix is built in chunks, each chunk's
     images are padded into one small reused buffer just before their windows are copied: the
     padded copy stays in cache, where a padded copy of the whole batch goes through memory
-    twice (1.1 of 15 ms of cifar-small's 32->32 conv at batch 64, 5.2 of 57 at batch 256).
+    twice (docs/performance.md, "Window matrices and chunking").
     """
     n, h, w, c = images.shape
     rows_per_image = out_hw[0] * out_hw[1]

@@ -2,9 +2,9 @@
 
 Why: every training step allocates the same multi-MB arrays (layer outputs, window matrices,
 gradients) and frees them again. glibc hands freed blocks at the top of its heap back to the
-kernel, so the next step page-faults them in again, zero-filled: on simple-cnn at batch 64
-that was ~930 page faults and 2.5 ms of kernel time in a 12 ms step (PERF_NOTES.md,
-"Allocator"; benchmarks/RESULTS.md). PyTorch's GPU allocator caches blocks for the same reason.
+kernel, so the next step page-faults them in again, zero-filled, and a sizeable part of a
+step goes to kernel time (docs/performance.md, "Workspace (allocator)"). PyTorch's GPU
+allocator caches blocks for the same reason.
 
 How it stays safe: :func:`empty` hands an array out again only when *nothing outside this
 pool refers to it* — no name, no cache, no view (a view holds its base), no memoryview. Its
@@ -15,8 +15,8 @@ than CPython), reuse is switched off and :func:`empty` is ``np.empty``.
 Bounds: arrays smaller than ``MIN_BYTES`` are not pooled (NumPy and malloc handle them well).
 Of arrays nobody uses, the pool keeps at most ``MAX_FREE_BYTES`` or, when more, as many bytes as
 it has seen in use at once, up to ``MAX_PEAK_BYTES``: a step that needs 200 MB at its peak gets
-them back next step (with a fixed 64 MiB, cifar-small at batch 256 page-faulted ~2000 times a
-step, 17 ms of kernel time in a 157 ms inference pass). Older ones are released, and
+them back next step (a fixed 64 MiB left large-batch steps page-faulting:
+docs/performance.md, "Workspace (allocator)"). Older ones are released, and
 :func:`clear` releases them all. The pool is per thread, so two threads never receive the same
 array.
 """
