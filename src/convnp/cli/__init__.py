@@ -12,7 +12,7 @@ import sys
 import warnings
 
 from ..datasets import DatasetError
-from . import bench, data, evaluate, explain, predict, train
+from . import bench, data, evaluate, explain, predict, studio, train
 from .common import CLIError
 
 USER_ERRORS = (CLIError, DatasetError, FileNotFoundError, ValueError, TypeError, ImportError, OSError)
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convnp", description="Convolutional neural networks from scratch in NumPy.")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (train, evaluate, predict, explain, data, bench):
+    for command in (train, evaluate, predict, explain, data, bench, studio):
         command.add_parser(subparsers)
     return parser
 
