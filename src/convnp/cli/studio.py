@@ -35,12 +35,16 @@ def run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be 0…65535, got {args.port}")
-    model = open_model(args.model)[0] if args.model else None
+    model, path = open_model(args.model) if args.model else (None, None)
     if args.dataset is not None:
         from .. import datasets
         if args.dataset not in datasets.names():
             raise CLIError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(datasets.names())}")
-    studio = open_studio(model, args.dataset, root=args.root)
+    name = None if path is None else (path.parent.name if path.name == "model.npz" else path.stem)
+    try:
+        studio = open_studio(model, args.dataset, root=args.root, name=name)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
     if args.host not in LOOPBACK:
         warnings.warn(f"binding {args.host}: anyone who can reach this address can use the studio "
                       f"(it has no login); use --host 127.0.0.1 to keep it local", stacklevel=1)

@@ -22,7 +22,7 @@ DEFAULT_MODEL = "seed002"
 DEFAULT_DATASET = "mnist-sample"
 
 
-def open_studio(model=None, dataset=None, *, root=None, seed=0) -> Studio:
+def open_studio(model=None, dataset=None, *, root=None, seed=0, name=None) -> Studio:
     """A :class:`Studio` for ``model`` (a Sequential, or None for a fresh ``seed002``).
 
     Parameters
@@ -33,6 +33,9 @@ def open_studio(model=None, dataset=None, *, root=None, seed=0) -> Studio:
         ``metadata["dataset"]``, else ``"mnist-sample"``.
     root : data root for :func:`convnp.datasets.load`
     seed : int, for the fresh model's weights and the batch order
+    name : str or None
+        The model's name on the page and in shared links (default ``"seed002"`` for the fresh
+        model, else ``"model"``).
 
     Raises
     ------
@@ -45,6 +48,7 @@ def open_studio(model=None, dataset=None, *, root=None, seed=0) -> Studio:
     (x_train, y_train), (x_test, y_test) = datasets.load(dataset, root=root)
     input_shape = tuple(int(v) for v in x_train.shape[1:])
     if model is None:
+        name = name or DEFAULT_MODEL
         model = build(DEFAULT_MODEL, input_shape, len(classes), rng=np.random.default_rng(seed))
     expected = model.metadata.get("input_shape") if hasattr(model, "metadata") else None
     if expected and tuple(expected) != input_shape:
@@ -53,7 +57,8 @@ def open_studio(model=None, dataset=None, *, root=None, seed=0) -> Studio:
     saved = model.metadata.get("classes")
     if saved and len(saved) == len(classes):
         classes = list(saved)
-    studio = Studio(model, ((x_train, y_train), (x_test, y_test)), classes, seed=seed)
+    studio = Studio(model, ((x_train, y_train), (x_test, y_test)), classes, seed=seed,
+                    name=name or "model")
     outputs = studio.describe()["layers"][-1]["output_shape"]
     if outputs != [len(classes)]:
         raise ValueError(f"the model's last layer gives shape {tuple(outputs)} per image, but dataset "

@@ -33,9 +33,10 @@ class Studio:
     classes : list of str
     lr, batch_size : the training settings (editable while training runs)
     seed : int, for the order of the training batches
+    name : str, how the page and its shared links name the model
     """
 
-    def __init__(self, model, data, classes, *, lr=0.01, batch_size=32, seed=0):
+    def __init__(self, model, data, classes, *, lr=0.01, batch_size=32, seed=0, name="model"):
         (self.x_train, self.y_train), (self.x_test, self.y_test) = data
         self.model, self.classes = model, list(classes)
         self.input_shape = tuple(int(v) for v in self.x_train.shape[1:])
@@ -51,6 +52,7 @@ class Studio:
         with self.lock:
             self._description = self._in_eval(
                 lambda: inspect.describe_model(model, self.input_shape, self.classes))
+        self._description = {"model": str(name), **self._description}
 
     # ----- explore -------------------------------------------------------------------------
     def describe(self) -> dict:
