@@ -128,11 +128,11 @@
       A.report(new Error("this link was made for model " + hash.model + "; the studio serves "
         + model.model + ": showing it instead"));
     }
-    if (hash.target !== undefined && /^\d+$/.test(hash.target) && Number(hash.target) < model.classes.length) {
-      state.target = Number(hash.target);
-      document.getElementById("target").value = hash.target;
-    }
-    if (hash.layer !== undefined && /^\d+$/.test(hash.layer)) state.layer = Number(hash.layer);
+    const known = /^\d+$/.test(hash.target || "") && Number(hash.target) < model.classes.length;
+    state.target = known ? Number(hash.target) : null;
+    document.getElementById("target").value = known ? hash.target : "";
+    state.layer = /^\d+$/.test(hash.layer || "") ? Number(hash.layer) : null;
+    markSelected();
     const image = hash.image || "test:0";
     if (image.startsWith("px:")) {
       const decoded = S.Draw.decode(image.slice(3));
@@ -140,6 +140,11 @@
     }
     const index = /^test:\d+$/.test(image) ? Number(image.slice(5)) : 0;
     return A.loadSample(index);
+  }
+
+  function scrollToLayer() {
+    const section = state.layer === null ? null : document.getElementById("layer-" + state.layer);
+    if (section) section.scrollIntoView();
   }
 
   A.start = function () {
@@ -153,13 +158,9 @@
       });
       wire();
       S.Learn.init();
+      window.addEventListener("hashchange", () => applyHash(model).then(scrollToLayer).catch(A.report));
       return applyHash(model);
-    }).then(function () {
-      if (state.layer !== null) {
-        const section = document.getElementById("layer-" + state.layer);
-        if (section) section.scrollIntoView();
-      }
-    }).catch(A.report);
+    }).then(scrollToLayer).catch(A.report);
   };
 
   document.addEventListener("DOMContentLoaded", A.start);
