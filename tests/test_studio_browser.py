@@ -11,9 +11,9 @@ import tempfile
 import time
 
 import pytest
-from studio_helpers import serving
 
 from convnp.studio import open_studio
+from studio_helpers import serving
 
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = next((path for path in (shutil.which("chromium"), shutil.which("chromium-browser"),
