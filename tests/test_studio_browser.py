@@ -19,9 +19,11 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = next((path for path in (shutil.which("chromium"), shutil.which("chromium-browser"),
                                    "/usr/bin/chromium") if path and os.path.exists(path)), None)
 MISSING = not (os.path.exists(CHROMEDRIVER) and CHROMIUM)
-if MISSING and os.environ.get("CI") != "true":
-    pytest.skip("needs chromium and chromedriver from the system packages (apt-get install chromium "
-                "chromium-driver); CI=true makes this test required", allow_module_level=True)
+if os.environ.get("CI") != "true":
+    if MISSING:
+        pytest.skip("needs chromium and chromedriver from the system packages (apt-get install "
+                    "chromium chromium-driver); CI=true makes this test required", allow_module_level=True)
+    pytest.importorskip("selenium", reason="needs selenium (the dev extra)")
 from selenium import webdriver  # noqa: E402 (after the skip: selenium is a dev dependency)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
