@@ -42,6 +42,7 @@
 
   A.setImage = function (image, source) {
     state.image = image; state.source = source; state.clicked = null;
+    if (source === "drawn") document.getElementById("sample-label").textContent = "your drawing";
     S.Window.clear();
     writeHash();
     return A.explain();

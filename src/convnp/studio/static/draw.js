@@ -49,8 +49,24 @@
   function end() {
     if (!drawing) return;
     drawing = false;
+    D.show(D.centre(D.image()));  // as MNIST's digits: centre of mass in the middle
     onChange(true);
   }
+
+  // Shift an image (C, H, W) by whole pixels so that its centre of mass is in the middle.
+  D.centre = function (image) {
+    const height = image[0].length, width = image[0][0].length;
+    let mass = 0, rows = 0, cols = 0;
+    image.forEach((plane) => plane.forEach((row, i) => row.forEach(function (v, j) {
+      mass += v; rows += v * i; cols += v * j;
+    })));
+    if (mass === 0) return image;
+    const down = Math.round((height - 1) / 2 - rows / mass), right = Math.round((width - 1) / 2 - cols / mass);
+    return image.map((plane) => plane.map((row, i) => row.map(function (v, j) {
+      const r = i - down, c = j - right;
+      return r >= 0 && r < height && c >= 0 && c < width ? plane[r][c] : 0;
+    })));
+  };
 
   function stroke(from, to) {
     ctx.strokeStyle = "#fff"; ctx.lineCap = "round"; ctx.lineJoin = "round";

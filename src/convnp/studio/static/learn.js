@@ -67,21 +67,21 @@
   // Loss (left axis, 0…max) per step, smoothed; batch and test accuracy (right axis, 0…1).
   function drawCurves(state) {
     const canvas = document.getElementById("curves"), ctx = canvas.getContext("2d");
-    const w = canvas.width, h = canvas.height, pad = 28;
+    const w = canvas.width, h = canvas.height, pad = 28, top = 40;
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);
-    ctx.strokeStyle = "#ccc"; ctx.strokeRect(pad, 8, w - 2 * pad, h - pad - 8);
+    ctx.strokeStyle = "#ccc"; ctx.strokeRect(pad, top, w - 2 * pad, h - pad - top);
     const first = state.curve_start, steps = Math.max(state.step, first + 1);
     const x = (step) => pad + (w - 2 * pad) * (step - first) / Math.max(1, steps - first);
     const maxLoss = Math.max(1e-9, ...state.loss.slice(0, 5000), 0.1);
-    const yLoss = (v) => h - pad - (h - pad - 8) * v / maxLoss;
-    const yAcc = (v) => h - pad - (h - pad - 8) * v;
+    const yLoss = (v) => h - pad - (h - pad - top) * v / maxLoss;
+    const yAcc = (v) => h - pad - (h - pad - top) * v;
     line(ctx, smooth(state.loss).map((v, k) => [x(first + k), yLoss(v)]), "#b2182b");
     line(ctx, smooth(state.accuracy).map((v, k) => [x(first + k), yAcc(v)]), "#92c5de");
     const val = state.val_steps.map((s, k) => [s, state.val_accuracy[k]]).filter((p) => p[0] >= first);
     line(ctx, val.map((p) => [x(p[0]), yAcc(p[1])]), "#2166ac");
     ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
-    ctx.fillText("loss (red, 0…" + maxLoss.toFixed(2) + ")", pad + 4, 20);
-    ctx.fillText("accuracy 0…1: batch (light blue), test (blue)", pad + 4, 34);
+    ctx.fillText("loss (red, 0…" + maxLoss.toFixed(2) + "), smoothed", pad, 14);
+    ctx.fillText("accuracy 0…1: batch (light blue, smoothed), test (blue)", pad, 30);
     ctx.fillText("step " + first, pad, h - 10);
     ctx.fillText("step " + state.step, w - pad - 50, h - 10);
   }

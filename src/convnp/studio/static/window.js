@@ -38,6 +38,7 @@
     const top = i * sh - ph, left = j * sw - pw, weights = bank.weight[o];
     const bias = bank.bias ? bank.bias[o] : 0;
     Wn.clear();
+    state.clicked = [index, o, i, j];  // kept across re-renders (new image keeps it off)
     mark(S.views[index === 0 ? -1 : index - 1], null, top, left, kh, kw, "hl");
     mark(S.views[index], o, i, j, 1, 1, "cell");
     const lines = [], partials = [];
