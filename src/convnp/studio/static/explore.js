@@ -142,13 +142,13 @@
   }
 
   // Weights (O, C, KH, KW) as O groups of C small maps, one symmetric scale for the bank.
-  E.kernelGrid = function (weights, cap) {
+  E.kernelGrid = function (weights, cap, size) {
     const scale = signedScale(weights);
     const row = el("div", "maps");
     const shown = weights.slice(0, cap);
     shown.forEach(function (filter, o) {
       filter.slice(0, 8).forEach(function (plane, c) {
-        row.appendChild(S.mapElement(plane, scale, 28, "filter " + o + ", input channel " + c));
+        row.appendChild(S.mapElement(plane, scale, size || 28, "filter " + o + ", input channel " + c));
       });
     });
     return row;

@@ -50,8 +50,8 @@
     }
     drawCurves(state);
     if (state.first_kernels && state.step !== lastStep) {
-      replace("train-kernels", S.Explore.kernelGrid(state.first_kernels.weight, 32));
-      replace("train-grads", S.Explore.kernelGrid(state.first_kernels.gradient, 32));
+      replace("train-kernels", S.Explore.kernelGrid(state.first_kernels.weight, 32, 44));
+      replace("train-grads", S.Explore.kernelGrid(state.first_kernels.gradient, 32, 44));
     }
     if (state.step !== lastStep) { lastStep = state.step; S.App.weightsChanged(state.step); }
     clearTimeout(polling);
