@@ -147,3 +147,14 @@ def test_training_steps_start_and_pause(server, studio):
     _, result = request(server, "POST", "/api/explain", {"image": image, "target": None})
     assert result["step"] == paused_at
     check_against_torch(result, studio.model, studio.x_test[2])
+
+
+def test_a_non_finite_update_is_undone_and_stops_training():
+    studio = open_studio(seed=1)
+    weights = studio.model.layers[0].weight.data.copy()
+    studio.optimizer.step = lambda: studio.model.layers[0].weight.data.fill(np.nan)  # a diverged step
+    studio.step()
+    assert studio.error and "lower the learning rate" in studio.error
+    np.testing.assert_array_equal(studio.model.layers[0].weight.data, weights)
+    assert studio.step_count == 0 and studio.training_state()["error"] == studio.error
+    assert np.isfinite(studio.explain(studio.x_test[0], None)["loss"])

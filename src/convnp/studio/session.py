@@ -47,8 +47,10 @@ class Studio:
         self.step_count = 0
         self.loss, self.accuracy, self.val_steps, self.val_accuracy = [], [], [], []
         self.running = False
+        self.error = None  # why training stopped by itself (a non-finite loss), for the page
         self._thread = None
         self._stop = threading.Event()
+        self._control = threading.Lock()  # one start/pause at a time (requests run in threads)
         with self.lock:
             self._description = self._in_eval(
                 lambda: inspect.describe_model(model, self.input_shape, self.classes))
@@ -100,9 +102,18 @@ class Studio:
             loss = CrossEntropyLoss()
             logits = self.model.forward(x)
             value = loss(logits, y)
+            before = [param.data.copy() for param in self.optimizer.params]
             self.optimizer.zero_grad()
             self.model.backward(loss.backward(), input_grad=False)
             self.optimizer.step()
+            if not (np.isfinite(value) and all(np.isfinite(p.data).all() for p in self.optimizer.params)):
+                for param, saved in zip(self.optimizer.params, before, strict=True):
+                    param.data[...] = saved  # undo: the weights the page shows stay finite
+                self.error = (f"training stopped at step {self.step_count}: the loss or the weights "
+                              f"became non-finite; lower the learning rate (now {self.optimizer.lr:g})")
+                self._stop.set()
+                return
+            self.error = None
             self.step_count += 1
             self.loss.append(float(value))
             self.accuracy.append(float(np.mean(np.argmax(logits, axis=1) == y)))
@@ -118,21 +129,23 @@ class Studio:
 
     def start(self) -> None:
         """Train in a background thread until :meth:`pause`."""
-        if self.running:
-            return
-        self.running = True
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="convnp-studio-training", daemon=True)
-        self._thread.start()
+        with self._control:
+            if self.running:
+                return
+            self.running = True
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="convnp-studio-training", daemon=True)
+            self._thread.start()
 
     def pause(self) -> None:
         """Stop the training thread after its current step and wait for it."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
-        self.running = False
-        self._thread = None
+        with self._control:
+            self._stop.set()
+            thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=30)
+            self.running = False
+            self._thread = None
 
     def _loop(self) -> None:
         try:
@@ -150,7 +163,7 @@ class Studio:
             return {"running": self.running, "step": self.step_count,
                     "loss": self.loss[first:], "accuracy": self.accuracy[first:], "curve_start": first + 1,
                     "val_accuracy": list(self.val_accuracy), "val_steps": list(self.val_steps),
-                    "lr": float(self.optimizer.lr), "batch_size": self.batch_size,
+                    "lr": float(self.optimizer.lr), "batch_size": self.batch_size, "error": self.error,
                     "first_kernels": kernels[0] if kernels else None}
 
 

@@ -42,6 +42,7 @@
       .toFixed(1) + "%" : "–";
     status.textContent = (state.running ? "training: " : "paused: ") + "step " + state.step
       + ", batch loss " + last + ", test accuracy " + val;
+    if (state.error) S.App.report(new Error(state.error));
     if (document.activeElement !== document.getElementById("lr")) {
       document.getElementById("lr").value = state.lr;
     }
