@@ -141,3 +141,20 @@ def test_a_shared_link_restores_the_lesson(browser, server):
     assert browser.find_element(By.ID, "target").get_attribute("value") == "4"
     assert "selected" in browser.find_element(By.CSS_SELECTOR, '[data-layer="2"]').get_attribute("class")
     assert severe_console_messages(browser) == []
+
+
+def test_an_uploaded_dark_on_light_image_is_inverted(browser, server, tmp_path):
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGBA", (120, 120), (255, 255, 255, 0))  # transparent → composited on white
+    ImageDraw.Draw(picture).line([(60, 15), (60, 105)], fill=(0, 0, 0, 255), width=14)
+    picture.save(tmp_path / "one.png")
+    browser.get(server.url)
+    wait(browser, lambda d: len(probabilities(d)) == 10, "#probabilities filled")
+    browser.find_element(By.ID, "upload").send_keys(str(tmp_path / "one.png"))
+    wait(browser, lambda d: "one.png (inverted)" in d.find_element(By.ID, "sample-label").text, "upload read")
+    image = wait(browser, lambda d: d.execute_script(
+        "const s = Studio.App.state; return s.source === 'upload' ? s.image : null;"), "upload shown")
+    middle, corner = image[0][14][14], image[0][2][2]
+    assert middle > 0.9 and corner < 0.05  # a light stroke on a dark ground, as MNIST
+    assert severe_console_messages(browser) == []

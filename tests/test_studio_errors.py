@@ -130,3 +130,14 @@ def test_cli_errors_are_one_line(args, message):
     process = run_cli(*args)
     out, errors = process.communicate(timeout=60)
     assert process.returncode == 2 and errors.startswith("convnp: error:") and message in errors
+
+
+def test_a_model_that_does_not_fit_the_data_is_refused(tmp_path):
+    import convnp as cn
+
+    model = cn.models.build("seed002", (1, 28, 28), 5)
+    with pytest.raises(ValueError, match="5 classes|has 10 classes"):
+        open_studio(model, "mnist-sample")
+    model = cn.models.build("cifar-small", (3, 32, 32), 10)
+    with pytest.raises(ValueError, match="cannot take dataset 'mnist-sample'"):
+        open_studio(model, "mnist-sample")

@@ -50,21 +50,30 @@ def open_studio(model=None, dataset=None, *, root=None, seed=0, name=None) -> St
     if model is None:
         name = name or DEFAULT_MODEL
         model = build(DEFAULT_MODEL, input_shape, len(classes), rng=np.random.default_rng(seed))
-    expected = model.metadata.get("input_shape") if hasattr(model, "metadata") else None
+    expected = model.metadata.get("input_shape")
     if expected and tuple(expected) != input_shape:
         raise ValueError(f"the model takes inputs of shape {tuple(expected)} but dataset {dataset!r} "
                          f"has images of shape {input_shape}; pass --dataset with matching images")
     saved = model.metadata.get("classes")
     if saved and len(saved) == len(classes):
         classes = list(saved)
-    studio = Studio(model, ((x_train, y_train), (x_test, y_test)), classes, seed=seed,
-                    name=name or "model")
-    outputs = studio.describe()["layers"][-1]["output_shape"]
-    if outputs != [len(classes)]:
-        raise ValueError(f"the model's last layer gives shape {tuple(outputs)} per image, but dataset "
-                         f"{dataset!r} has {len(classes)} classes; expected logits of shape "
-                         f"({len(classes)},)")
+    try:
+        studio = Studio(model, ((x_train, y_train), (x_test, y_test)), classes, seed=seed,
+                        name=name or "model")
+    except ValueError as error:
+        raise ValueError(f"the model cannot take dataset {dataset!r}'s images of shape {input_shape}: "
+                         f"{error}") from None
+    _check_outputs(studio, dataset)
     return studio
+
+
+def _check_outputs(studio, dataset) -> None:
+    """The model must give one logit per class of the dataset."""
+    outputs = studio.describe()["layers"][-1]["output_shape"]
+    if outputs != [len(studio.classes)]:
+        raise ValueError(f"the model's last layer gives shape {tuple(outputs)} per image, but dataset "
+                         f"{dataset!r} has {len(studio.classes)} classes; expected logits of shape "
+                         f"({len(studio.classes)},)")
 
 
 __all__ = ["open_studio", "Studio", "StudioServer", "ApiError", "MAX_BODY"]
