@@ -134,6 +134,12 @@ class StudioServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
+    def handle_error(self, request, client_address):
+        """A browser that leaves mid-answer is normal; anything else is reported on one line."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            sys.stderr.write(f"convnp studio: {type(error).__name__}: {error}\n")
+
     def start_background(self) -> threading.Thread:
         """Serve in a daemon thread (tests); stop with ``shutdown()`` then ``server_close()``."""
         thread = threading.Thread(target=self.serve_forever, name="convnp-studio-server", daemon=True)

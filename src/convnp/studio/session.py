@@ -117,11 +117,13 @@ class Studio:
             self.step_count += 1
             self.loss.append(float(value))
             self.accuracy.append(float(np.mean(np.argmax(logits, axis=1) == y)))
-            if self.step_count % VALIDATE_EVERY == 0 or not self.running:
+            if self.step_count % VALIDATE_EVERY == 0:
                 self._validate()
 
     def _validate(self) -> None:
-        """Accuracy on the first ``VALIDATION_SIZE`` test images, in eval mode (lock held)."""
+        """Accuracy on the first ``VALIDATION_SIZE`` test images, in eval mode (lock held); once per step."""
+        if self.val_steps and self.val_steps[-1] == self.step_count:
+            return
         x, y = self.x_test[:VALIDATION_SIZE], self.y_test[:VALIDATION_SIZE]
         logits = self._in_eval(lambda: self.model.predict(x))
         self.val_steps.append(self.step_count)
@@ -146,6 +148,9 @@ class Studio:
                 thread.join(timeout=30)
             self.running = False
             self._thread = None
+        if thread is not None and self.step_count:
+            with self.lock:
+                self._validate()  # the test accuracy where training paused
 
     def _loop(self) -> None:
         try:

@@ -61,6 +61,18 @@ window.Studio = window.Studio || {};
     return div;
   };
 
+  // A colour image (3, H, W) in [0, 1] as one RGB map element.
+  S.rgbElement = function (image, size) {
+    const div = S.mapElement(image[0], { limit: 1, signed: false }, size, "input (RGB)");
+    const canvas = div.querySelector("canvas"), ctx = canvas.getContext("2d");
+    const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    image[0].forEach((row, i) => row.forEach(function (_, j) {
+      for (let c = 0; c < 3; c++) pixels.data[4 * (i * canvas.width + j) + c] = Math.round(255 * image[c][i][j]);
+    }));
+    ctx.putImageData(pixels, 0, 0);
+    return div;
+  };
+
   // Values of any shape as a list of 2-D maps: (C, H, W) → C maps; (K,) → one strip of rows.
   S.asMaps = function (values) {
     if (!Array.isArray(values[0])) {

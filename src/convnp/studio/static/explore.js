@@ -56,6 +56,7 @@
     const input = document.getElementById("input-view");
     input.textContent = "";
     const imageRow = S.mapRow(image, 112, "input channel", { limit: 1, signed: false });
+    if (image.length === 3) input.appendChild(S.rgbElement(image, 112));
     input.appendChild(imageRow);
     S.views[-1] = imageRow;
     const saliency = document.getElementById("saliency-view");
