@@ -128,6 +128,8 @@ def test_draw_explain_and_train(browser, server, tmp_path):
     paused = int(status.get_attribute("data-step"))
     time.sleep(1.0)
     assert server.studio.step_count == paused and not server.studio.running
+    wait(browser, lambda d: d.execute_script("return Studio.App.state.result.step") == paused,
+         "the explore view follows the weights")
     browser.find_element(By.ID, "train-step").click()
     wait(browser, lambda d: int(status.get_attribute("data-step")) == paused + 1, "one step")
     assert severe_console_messages(browser) == []

@@ -1,6 +1,7 @@
 """convnp studio refuses bad input: malformed or wrong-shaped requests get 400 and a JSON error,
 large bodies 413, unknown paths and traversal attempts 404; the CLI binds loopback by default."""
 
+import json
 import os
 import subprocess
 import sys
@@ -141,3 +142,27 @@ def test_a_model_that_does_not_fit_the_data_is_refused(tmp_path):
     model = cn.models.build("cifar-small", (3, 32, 32), 10)
     with pytest.raises(ValueError, match="cannot take dataset 'mnist-sample'"):
         open_studio(model, "mnist-sample")
+
+
+def test_cli_serves_a_run_directory_under_its_name(tmp_path):
+    import convnp as cn
+
+    model = cn.models.build("seed002", (1, 28, 28), 10)
+    model.metadata = {"dataset": "mnist-sample", "classes": [f"digit {k}" for k in range(10)],
+                      "input_shape": [1, 28, 28]}
+    (tmp_path / "lesson").mkdir()
+    model.save(tmp_path / "lesson" / "model.npz")
+    process = run_cli(str(tmp_path / "lesson"), "--port", "0")
+    try:
+        url = process.stdout.readline().strip().split(": ", 1)[1]
+        with urllib.request.urlopen(url + "api/model", timeout=30) as response:
+            description = json.loads(response.read())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert description["model"] == "lesson" and description["classes"][3] == "digit 3"
+
+
+def test_a_huge_announced_body_is_refused_without_reading_it(server):
+    status, answer = request(server, "POST", "/api/explain", None, {"Content-Length": str(10**12)})
+    assert status == 413 and "limit" in answer["error"]

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from .requests import MAX_BODY, ApiError, explain_request, parse_body, train_request
 
 STATIC = Path(__file__).resolve().parent / "static"
+DRAIN_LIMIT = 4 * MAX_BODY  # an oversized body up to this size is read and dropped before the 413
 STATIC_FILES = {"/": "index.html", "/index.html": "index.html"}  # plus every file listed below
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
@@ -33,6 +34,7 @@ class StudioHandler(BaseHTTPRequestHandler):
     """Routes requests to the :class:`~convnp.studio.session.Studio` held by the server."""
 
     server_version = "convnp-studio"
+    timeout = 60  # seconds a slow client may take per read, so no thread waits forever
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):  # noqa: N802 (the standard library's name)
@@ -100,9 +102,19 @@ class StudioHandler(BaseHTTPRequestHandler):
         if length < 0:
             raise ApiError(f"invalid Content-Length {length}")
         if length > MAX_BODY:
-            self.close_connection = True  # the unread body must not be parsed as the next request
+            self.close_connection = True  # any unread rest must not be parsed as the next request
+            if length <= DRAIN_LIMIT:  # let a client that is still sending read the answer
+                self._discard(length)
             raise ApiError(f"the body is {length} bytes; the limit is {MAX_BODY} (2 MB)", 413)
         return self.rfile.read(length)
+
+    def _discard(self, count: int) -> None:
+        """Read and drop ``count`` bytes of the request body (in 64 kB chunks)."""
+        while count > 0:
+            chunk = self.rfile.read(min(count, 65536))
+            if not chunk:
+                return
+            count -= len(chunk)
 
     def _send(self, status, content_type, body: bytes):
         self.send_response(status)
