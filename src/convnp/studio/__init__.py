@@ -14,9 +14,9 @@ import numpy as np
 
 from .. import datasets
 from ..models import build
-from .requests import MAX_BODY, ApiError
 from .server import StudioServer
 from .session import Studio
+from .validation import MAX_BODY, ApiError
 
 DEFAULT_MODEL = "seed002"
 DEFAULT_DATASET = "mnist-sample"

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .requests import MAX_BODY, ApiError, explain_request, parse_body, train_request
+from .validation import MAX_BODY, ApiError, explain_request, parse_body, train_request
 
 STATIC = Path(__file__).resolve().parent / "static"
 DRAIN_LIMIT = 4 * MAX_BODY  # an oversized body up to this size is read and dropped before the 413

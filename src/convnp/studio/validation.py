@@ -52,8 +52,8 @@ def explain_request(value: dict, input_shape, num_classes: int):
 
 def _image(raw, input_shape) -> np.ndarray:
     channels, height, width = input_shape
-    expected = f"({height}, {width})" + (f" or ({channels}, {height}, {width})" if channels == 1
-                                        else f" → ({channels}, {height}, {width})")
+    expected = (f"({height}, {width}) or (1, {height}, {width})" if channels == 1
+                else f"({channels}, {height}, {width})")
     try:
         array = np.array(raw, dtype=np.float64)
     except (ValueError, TypeError):
