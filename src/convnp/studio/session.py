@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import optim
 from ..losses import CrossEntropyLoss
-from . import inspect
+from . import layerwise
 
 VALIDATE_EVERY = 25  # training steps between two validation-accuracy points
 VALIDATION_SIZE = 500  # test images used for each validation point
@@ -53,7 +53,7 @@ class Studio:
         self._control = threading.Lock()  # one start/pause at a time (requests run in threads)
         with self.lock:
             self._description = self._in_eval(
-                lambda: inspect.describe_model(model, self.input_shape, self.classes))
+                lambda: layerwise.describe_model(model, self.input_shape, self.classes))
         self._description = {"model": str(name), **self._description}
 
     # ----- explore -------------------------------------------------------------------------
@@ -64,7 +64,7 @@ class Studio:
     def explain(self, image, target=None) -> dict:
         """``POST /api/explain`` for one validated image (C, H, W); adds the training step."""
         with self.lock:
-            result = self._in_eval(lambda: inspect.explain(self.model, image, target))
+            result = self._in_eval(lambda: layerwise.explain(self.model, image, target))
             result["step"] = self.step_count
         return result
 
@@ -164,11 +164,12 @@ class Studio:
         """``GET /api/train``: progress, the latest curve points, first-layer kernels and dW."""
         with self.lock:
             first = len(self.loss) - min(len(self.loss), CURVE_POINTS)
-            kernels = inspect.kernels(self.model)[:1]
+            kernels = layerwise.kernels(self.model)[:1]
             return {"running": self.running, "step": self.step_count,
                     "loss": self.loss[first:], "accuracy": self.accuracy[first:], "curve_start": first + 1,
                     "val_accuracy": list(self.val_accuracy), "val_steps": list(self.val_steps),
                     "lr": float(self.optimizer.lr), "batch_size": self.batch_size, "error": self.error,
+                    "optimizer": f"SGD, momentum {self.optimizer.momentum:g}",
                     "first_kernels": kernels[0] if kernels else None}
 
 

@@ -40,7 +40,7 @@
     const last = state.loss.length ? state.loss[state.loss.length - 1].toFixed(3) : "–";
     const val = state.val_accuracy.length ? (100 * state.val_accuracy[state.val_accuracy.length - 1])
       .toFixed(1) + "%" : "–";
-    status.textContent = (state.running ? "training: " : "paused: ") + "step " + state.step
+    status.textContent = state.optimizer + " · " + (state.running ? "training: " : "paused: ") + "step " + state.step
       + ", batch loss " + last + ", test accuracy " + val;
     if (state.error) S.App.report(new Error(state.error));
     if (document.activeElement !== document.getElementById("lr")) {
