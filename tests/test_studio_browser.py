@@ -160,3 +160,25 @@ def test_an_uploaded_dark_on_light_image_is_inverted(browser, server, tmp_path):
     middle, corner = image[0][14][14], image[0][2][2]
     assert middle > 0.9 and corner < 0.05  # a light stroke on a dark ground, as MNIST
     assert severe_console_messages(browser) == []
+
+
+def test_drawing_with_a_finger(browser, server):
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    browser.get(server.url + "#image=test:1")
+    wait(browser, lambda d: len(probabilities(d)) == 10, "#probabilities filled")
+    browser.find_element(By.ID, "clear").click()
+    wait(browser, lambda d: d.execute_script("return Studio.App.state.source") == "drawn", "cleared")
+    canvas = browser.find_element(By.ID, "draw")
+    actions = ActionBuilder(browser, mouse=PointerInput(interaction.POINTER_TOUCH, "finger"))
+    actions.pointer_action.move_to(canvas, 0, -60).pointer_down()
+    for step in range(6):
+        actions.pointer_action.move_to(canvas, 5 * step, -60 + 24 * step)
+    actions.pointer_action.pointer_up()
+    actions.perform()
+    ink = wait(browser, lambda d: d.execute_script(
+        "return Studio.App.state.image[0].flat().reduce((a, b) => a + b, 0)") or None, "a stroke drawn")
+    assert ink > 5
+    assert severe_console_messages(browser) == []
