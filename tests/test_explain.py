@@ -112,8 +112,9 @@ def test_im2col_frames_build_the_library_layout(size, kernel, stride, padding, c
     ("im2col", {"size": 9, "kernel": 2, "max_frames": 10}, 10 + 1),
 ])
 def test_frame_count_rule(name, options, expected):
-    assert explain.frame_count(name, **options) == expected
+    assert explain.frame_count(name, random=True, **options) == expected  # no all-zero windows
     assert len(explain.make(name, random=True, **options).frames) == expected
+    assert explain.frame_count(name, **options) == len(explain.make(name, **options).frames)  # MNIST
 
 
 @given(st.integers(1, 400), st.integers(1, 60))
@@ -183,3 +184,32 @@ def test_training_gif(tmp_path):
     gif, png = explain.render_training(snapshots, tmp_path / "training.gif", dpi=30)
     size, frames = read_gif(gif)
     assert len(frames) == 3 and not np.array_equal(frames[0], frames[-1])
+
+
+def test_conv_forward_starts_where_the_kernel_meets_ink():
+    x = np.zeros((1, 1, 8, 8))
+    x[0, 0, 4:7, 3:6] = 0.5  # a blot of ink; every window above row 2 sees only zeros
+    weight = explain.example_kernel(1, 1, 3)
+    story = explain.conv_forward_frames(x, weight, 1, 1)
+    first = story.frames[0]
+    assert np.abs(first.products).max() >= 0.005 and first.step == story.first_ink
+    assert first.step >= 3 * 8 + 2  # no earlier window reaches the blot
+    products = np.abs(F.im2col(x, 3, 3, 1, 1) * weight[0].reshape(1, -1))  # (64, 9)
+    assert products[:first.step].max() < 0.005  # every skipped window shows only zeros
+    assert len(story.frames) == min(64 - first.step, 36)
+    assert_equal(story.frames[-1].output, F.conv2d_forward(x, weight, None, 1, 1)[0][0, 0], "output", atol=0)
+    assert not np.isnan(first.output[:3]).any()  # the skipped all-zero windows' outputs are shown
+
+
+def test_explain_grids_draw_pixels_white_on_black():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from convnp.explain.render import draw_grid
+    from convnp.viz._figure import new_figure
+
+    figure = new_figure(2, 1)
+    axes = figure.add_axes((0, 0, 1, 1))
+    draw_grid(axes, np.array([[0.0, 1.0]]), "pixels", limit=1.0, signed=False, annotate=False)
+    cmap, norm = axes.images[0].cmap, axes.images[0].norm
+    assert cmap(norm(1.0))[:3] == pytest.approx((1, 1, 1)) and cmap(norm(0.0))[:3] == pytest.approx((0, 0, 0))

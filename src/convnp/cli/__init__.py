@@ -13,7 +13,7 @@ import warnings
 
 from ..datasets import DatasetError
 from ..engines import ENGINES, engine, get_engine
-from . import bench, data, evaluate, exercise, explain, export, predict, train
+from . import bench, data, evaluate, exercise, explain, export, predict, studio, train
 from .common import CLIError
 
 ENGINE_COMMANDS = ("train", "evaluate", "predict")  # the commands that take --engine
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convnp", description="Convolutional neural networks from scratch in NumPy.")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for command in (train, evaluate, predict, explain, data, bench, exercise, export):
+    for command in (train, evaluate, predict, explain, data, bench, exercise, export, studio):
         command.add_parser(subparsers)
     for name in ENGINE_COMMANDS:
         subparsers.choices[name].add_argument(

@@ -12,7 +12,12 @@ import os
 
 from .conv_backward import conv_backward_frame_count, conv_backward_frames
 from .conv_backward_render import render_conv_backward
-from .conv_forward import conv_forward_frame_count, conv_forward_frames, render_conv_forward
+from .conv_forward import (
+    conv_forward_frame_count,
+    conv_forward_frames,
+    first_ink_step,
+    render_conv_forward,
+)
 from .geometry import check_int, output_side
 from .im2col import im2col_frame_count, im2col_frames
 from .im2col_render import render_im2col
@@ -80,8 +85,11 @@ def frame_count(name: str, **options) -> int:
     if name == "training":
         return training_frame_count(o["images"], 32, o["epochs"], o["every"])
     geometry = (o["size"], o["kernel"], o["stride"], o["padding"])
-    if name == "conv-forward":
-        return conv_forward_frame_count(*geometry, o["max_frames"])
+    if name == "conv-forward":  # frames start where the kernel first meets ink (nonzero input)
+        x = example_input(o["size"], o["channels"], o["seed"], o["random"])
+        weight = example_kernel(1, o["channels"], o["kernel"], o["seed"])
+        skip = first_ink_step(x, weight, o["stride"], o["padding"])
+        return conv_forward_frame_count(*geometry, o["max_frames"], skip)
     if name == "conv-backward":
         return conv_backward_frame_count(*geometry, o["channels"], o["max_frames"])
     if name == "pool":

@@ -43,11 +43,30 @@ class ConvForward:
     padded: np.ndarray  # (C, Hp, Wp)
     output: np.ndarray  # (OH, OW) from conv2d_forward
     frames: list
+    first_ink: int = 0  # first output position where the kernel meets ink (frames start there)
 
 
-def conv_forward_frame_count(size, kernel, stride, padding, max_frames=MAX_FRAMES) -> int:
-    """One frame per output position, at most ``max_frames``: ``min(OH*OW, max_frames)``."""
-    return min(output_side(size, kernel, stride, padding) ** 2, max_frames)
+def conv_forward_frame_count(size, kernel, stride, padding, max_frames=MAX_FRAMES, skip=0) -> int:
+    """One frame per output position from the first that meets ink (``skip`` positions before it
+    see only zeros), at most ``max_frames``: ``min(OH*OW - skip, max_frames)``."""
+    return min(output_side(size, kernel, stride, padding) ** 2 - skip, max_frames)
+
+
+def first_ink_step(x, weight, stride=1, padding=0) -> int:
+    """The first output position (row-major) where the kernel meets ink: some product of the window
+    and the kernel is visible with two decimals (≥ 0.005 in size). 0 if there is none.
+
+    The animation starts there: a window of background zeros (or of zero padding) shows nothing.
+
+    Parameters
+    ----------
+    x : ndarray (1, C, H, W); weight : ndarray (1, C, KH, KW)
+    """
+    kh, kw = weight.shape[2:]
+    columns = F.im2col(x, kh, kw, stride, padding)  # (OH*OW, C*KH*KW)
+    products = np.abs(columns * weight[0].reshape(1, -1))  # (OH*OW, C*KH*KW)
+    inked = np.flatnonzero(np.any(products >= 0.005, axis=1))
+    return int(inked[0]) if inked.size else 0
 
 
 def conv_forward_frames(x, weight, stride=1, padding=0, max_frames=MAX_FRAMES) -> ConvForward:
@@ -60,6 +79,9 @@ def conv_forward_frames(x, weight, stride=1, padding=0, max_frames=MAX_FRAMES) -
     stride, padding : int
     max_frames : int
         Above this many output positions, frames are spread evenly (first and last kept).
+
+    Frames start at :func:`first_ink_step`: before it every product is (nearly) zero, and those
+    outputs are shown already filled in.
     """
     stride, padding = check_int(stride, "stride", 1), check_int(padding, "padding", 0)
     channels, kh, kw = weight.shape[1:]
@@ -69,13 +91,14 @@ def conv_forward_frames(x, weight, stride=1, padding=0, max_frames=MAX_FRAMES) -
     output = np.array(y[0, 0])  # (OH, OW)
     columns = F.im2col(x, kh, kw, stride, padding)  # (OH*OW, C*KH*KW), rows (oh, ow)
     frames = []
-    for step in frame_positions(out_h * out_w, max_frames):
+    start = first_ink_step(x, weight, stride, padding)
+    for step in (start + k for k in frame_positions(out_h * out_w - start, max_frames)):
         window = columns[step].reshape(channels, kh, kw)  # (C, KH, KW)
         products = window * weight[0]
         i, j, _, _ = window_origin(step, out_w, stride)
         frames.append(ConvForwardFrame(step, (i, j), window, products, float(products.sum()),
                                        so_far(output, mask_until(step, output.shape))))
-    return ConvForward(x, weight, stride, padding, pad(x[0], padding), output, frames)
+    return ConvForward(x, weight, stride, padding, pad(x[0], padding), output, frames, start)
 
 
 def _board(story: ConvForward) -> Board:
@@ -127,6 +150,7 @@ def _draw(figure, story: ConvForward, frame: ConvForwardFrame):
                      f"{summed} = {frame.value:.2f}",
                      f"output position {frame.step + 1} of {story.output.size}"
                      f" (window moves {s} cell{'s' if s > 1 else ''} per step)"
+                     + (f"; windows before {story.first_ink + 1} give only zeros" if story.first_ink else "")
                      + ("; dashed: the image, outside it zero padding" if p else "")])
 
 

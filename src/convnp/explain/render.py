@@ -1,5 +1,10 @@
 """Drawing helpers shared by the animations: panel layout, annotated number grids, GIF writing.
 
+Colour convention (the same in ``convnp studio``): values that are never negative (pixels) on
+a gray scale, 0 black and the largest value white, as MNIST digits are stored and shown
+everywhere else in convnp; signed values (weights, gradients, outputs) on blue-white-red,
+blue negative, white zero, red positive.
+
 Each animation lays out its panels on a :class:`Board` (positions in inches, so every grid cell
 has the same size across panels), draws every frame into the same Figure (Agg canvas, no pyplot)
 and hands the frames to matplotlib's ``PillowWriter``.
@@ -97,7 +102,8 @@ def draw_grid(axes, values, title, *, limit, signed=True, annotate=True, boxes=(
     values : ndarray (rows, cols); NaN cells are blank (not yet computed), ±inf labelled.
     title : str
     limit : float
-        Colour scale: ``[-limit, limit]`` on a diverging map when ``signed``, else ``[0, limit]``.
+        Colour scale: ``[-limit, limit]`` on blue-white-red when ``signed``, else ``[0, limit]``
+        on gray (0 black, ``limit`` white), the convention stated in the module docstring.
     annotate : bool
         Write every number with two decimals (skipped when the cells are too small to read).
     boxes : iterable of (top, left, height, width, colour, linestyle)
@@ -105,7 +111,7 @@ def draw_grid(axes, values, title, *, limit, signed=True, annotate=True, boxes=(
     """
     values = np.asarray(values, dtype=np.float64)
     shown = np.where(np.isfinite(values), values, np.nan)
-    cmap = diverging_cmap() if signed else sequential_cmap("Greys")
+    cmap = diverging_cmap() if signed else sequential_cmap("gray")
     axes.imshow(shown, cmap=cmap, vmin=-limit if signed else 0.0, vmax=limit, interpolation="nearest")
     rows, cols = values.shape
     axes.set_axis_off()  # no tick machinery: grid lines and border are drawn directly (fast)
@@ -116,7 +122,7 @@ def draw_grid(axes, values, title, *, limit, signed=True, annotate=True, boxes=(
     size = font_size(axes, values.shape) if fontsize is None else fontsize
     if annotate and size >= 4.5:
         for (row, col), value in np.ndenumerate(values):
-            dark = np.isfinite(value) and abs(value) > 0.6 * limit
+            dark = np.isfinite(value) and (abs(value) > 0.6 * limit if signed else value < 0.5 * limit)
             axes.text(col, row, number_text(value), ha="center", va="center", fontsize=size,
                       color="white" if dark else "black")
     for top, left, height, width, colour, style in boxes:
