@@ -33,7 +33,12 @@ def model_dtype(model) -> np.dtype:
 
 
 def check_data(x, y, who: str, need_y: bool = True) -> None:
-    """Clear errors for data ``fit``/``evaluate``/``predict`` cannot use."""
+    """Clear errors for data ``fit``/``evaluate``/``predict`` cannot use.
+
+    ``x`` must be a floating-point array (N, ...) of finite values; ``y`` a NumPy array with N
+    rows: integer labels (N,) or finite float targets (N, ...). Float labels (N,) are refused
+    rather than silently scored as "no classification".
+    """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{who}: x must be a NumPy array, got {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
@@ -41,9 +46,60 @@ def check_data(x, y, who: str, need_y: bool = True) -> None:
                         f"e.g. x.astype(np.float32) / 255 for 8-bit images")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"{who}: x must have shape (N, ...) with N >= 1, got {x.shape}")
-    if need_y and (not isinstance(y, np.ndarray) or len(y) != len(x)):
-        got = len(y) if hasattr(y, "__len__") else type(y).__name__
-        raise ValueError(f"{who}: x has {len(x)} samples but y has {got}")
+    _check_finite(x, "x", who)
+    if not need_y:
+        return
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"{who}: y must be a NumPy array, got {type(y).__name__}; "
+                        f"convert it with np.asarray(y)")
+    if y.ndim == 0 or len(y) != len(x):
+        raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y) if y.ndim else 0} (shape {y.shape})")
+    if y.ndim == 1 and not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{who}: y holds {y.dtype} labels; class labels must be integers, e.g. "
+                        f"y.astype(np.int64) (or give (N, K) class probabilities)")
+    if y.dtype.kind not in "iuf":
+        raise TypeError(f"{who}: y has dtype {y.dtype}; expected integer labels or float targets")
+    if y.dtype.kind == "f":
+        _check_finite(y, "y", who)
+
+
+def _check_finite(array, name, who) -> None:
+    if not np.all(np.isfinite(array)):
+        bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+        raise ValueError(f"{who}: {name} holds NaN or infinite values in {len(bad)} of its "
+                         f"{len(array)} samples (the first is sample {bad[0]}); expected finite "
+                         f"numbers")
+
+
+def check_labels(output, y, who: str) -> None:
+    """Integer labels must name one of the model's K outputs: 0 <= label < K."""
+    if y.ndim == 1 and output.ndim == 2 and y.size:
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= output.shape[1]:
+            raise ValueError(f"{who}: labels must be in [0, {output.shape[1] - 1}] for a model with "
+                             f"{output.shape[1]} outputs, got values in [{low}, {high}]")
+
+
+def check_optimizer(model, optimizer, who: str) -> None:
+    """The optimizer must update this model's Parameters, not another model's copy."""
+    params = getattr(optimizer, "params", None)
+    if params is None:
+        return
+    own = {id(p) for p in model.parameters()}
+    foreign = [p for p in params if id(p) not in own]
+    if foreign or (own and not params):
+        raise ValueError(f"{who}: the optimizer holds {len(foreign)} of {len(params)} parameters "
+                         f"that are not this model's, so training would never change its weights; "
+                         f"build it with optimizer(model.parameters())")
+
+
+def check_seed(seed, who: str) -> None:
+    """``seed`` is None, a non-negative int or a numpy Generator."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{who}: seed must be a non-negative int, a numpy Generator or None, "
+                         f"got {seed!r}")
 
 
 def _positive(value, name, who):
@@ -78,6 +134,8 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         clip_grad_norm=None) -> History:
     """Train ``model`` with mini-batches; see :meth:`convnp.Sequential.fit`."""
     check_data(x, y, "fit")
+    check_optimizer(model, optimizer, "fit")
+    check_seed(seed, "fit")
     epochs = _positive(epochs, "epochs", "fit")
     if not isinstance(initial_epoch, numbers.Integral) or not 0 <= initial_epoch < epochs:
         raise ValueError(f"fit: initial_epoch must be an int in [0, epochs), got {initial_epoch!r}")
@@ -167,6 +225,8 @@ def _train_epoch(x, y, order, step, batch_size, callbacks, title, verbose):
         index = order[part]
         call_hook(callbacks, "on_train_batch_begin", batch, {"size": len(index)})
         output, value = step(x[index], y[index])
+        if batch == 0:
+            check_labels(output, y, "fit")  # all of y, once K (the model's outputs) is known
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"fit: the loss became {value} in {title.lower()}, batch {batch + 1}/{len(parts)} (samples "
@@ -200,6 +260,7 @@ def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
         total_loss, total_correct, classification = 0.0, 0, True
         for part in batch_slices(len(x), batch_size):
             output = model.forward(x[part].astype(dtype, copy=False))
+            check_labels(output, y[part], "evaluate")
             if loss is not None:
                 total_loss += loss(output, y[part]) * len(output)
             correct = correct_count(output, y[part])
