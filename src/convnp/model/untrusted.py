@@ -216,7 +216,7 @@ class UntrustedNpz:
     def _check_header(self, key, shape, dtype, expected_shape, max_elements) -> None:
         if dtype.hasobject:
             raise ValueError(self.pickle_message(key))
-        if dtype.kind not in "fiu":
+        if dtype.kind not in "fiub":
             raise ValueError(f"{self.who}: {key!r} has dtype {dtype}, expected a numeric array")
         if expected_shape is not None and tuple(shape) != tuple(expected_shape):
             raise ValueError(f"{self.who}: {key!r} has shape {shape}, expected {tuple(expected_shape)}")
