@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from .. import datasets, models, optim, viz
+from .._io import remove_stale_temporaries
 from ..datasets import transforms
 from ..losses import CrossEntropyLoss
 from ..model.callbacks import LRSchedulerCallback
-from .._io import remove_stale_temporaries
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.training import NonFiniteLossError
 from .common import CLIError, ensure_directory, load_split_data, percent, read_json, seeds, write_json

@@ -17,7 +17,8 @@ def load_csv(path, image_shape, label_column: int = 0):
 
     An optional header line is skipped: a first line in which fewer than half the cells are
     numbers (``label,pixel1,…``). A first line of numbers with a typo in one cell is data, and
-    its bad cell is reported rather than the row silently dropped. Blank lines are ignored. The label may sit in any column; the remaining columns, in order, are the pixels of
+    its bad cell is reported rather than the row silently dropped. Blank lines are ignored.
+    The label may sit in any column; the remaining columns, in order, are the pixels of
     one image in row-major order of ``image_shape``.
 
     Parameters

@@ -53,7 +53,8 @@ def check_data(x, y, who: str, need_y: bool = True) -> None:
         raise TypeError(f"{who}: y must be a NumPy array, got {type(y).__name__}; "
                         f"convert it with np.asarray(y)")
     if y.ndim == 0 or len(y) != len(x):
-        raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y) if y.ndim else 0} (shape {y.shape})")
+        raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y) if y.ndim else 0} "
+                         f"(shape {y.shape})")
     if y.ndim == 1 and not np.issubdtype(y.dtype, np.integer):
         raise TypeError(f"{who}: y holds {y.dtype} labels; class labels must be integers, e.g. "
                         f"y.astype(np.int64) (or give (N, K) class probabilities)")
