@@ -158,6 +158,9 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
         started = time.perf_counter()
         step = _TrainStep(model, loss, optimizer, augment, clip_grad_norm, rng)
+        if epoch == initial_epoch:  # all labels, checked once K (the model's outputs) is known
+            step.label_checks = [(y, "fit"), *([] if validation_data is None else
+                                               [(validation_data[1], "fit (validation_data)")])]
         logs = _train_epoch(x, y, order, step, batch_size, callbacks, f"Epoch {epoch + 1}/{epochs}", verbose)
         seconds = time.perf_counter() - started
         if validation_data is not None:
@@ -185,6 +188,7 @@ class _TrainStep:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.augment, self.clip_grad_norm, self.rng = augment, clip_grad_norm, rng
         self.dtype = model_dtype(model)
+        self.label_checks = []  # (labels, who): checked against the first output, before any step
 
     def __call__(self, x_batch, y_batch):
         """Train on one batch; return (model output, loss value)."""
@@ -192,6 +196,9 @@ class _TrainStep:
         if self.augment is not None:
             x_batch = self.augment(x_batch, self.rng)
         output = self.model.forward(x_batch)
+        for labels, who in self.label_checks:
+            check_labels(output, labels, who)
+        self.label_checks = []
         value = self.loss(output, y_batch)
         if math.isfinite(value):
             self.model.backward(self.loss.backward(), input_grad=False)
@@ -226,8 +233,6 @@ def _train_epoch(x, y, order, step, batch_size, callbacks, title, verbose):
         index = order[part]
         call_hook(callbacks, "on_train_batch_begin", batch, {"size": len(index)})
         output, value = step(x[index], y[index])
-        if batch == 0:
-            check_labels(output, y, "fit")  # all of y, once K (the model's outputs) is known
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"fit: the loss became {value} in {title.lower()}, batch {batch + 1}/{len(parts)} (samples "
