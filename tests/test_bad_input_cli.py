@@ -8,10 +8,10 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import run_cli
 
 import convnp as cn
 from convnp import _io
+from helpers import run_cli
 
 SETTINGS = ["--model", "seed000", "--limit", "128", "--batch-size", "32", "--seed", "1", "--optimizer", "sgd"]
 

@@ -9,10 +9,10 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import run_cli
 
 import convnp as cn
 from convnp.viz.image_files import read_image
+from helpers import run_cli
 
 Image = pytest.importorskip("PIL.Image")
 

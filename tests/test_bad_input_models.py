@@ -10,10 +10,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from helpers import run_cli
 
 import convnp as cn
 from convnp.model.serialization import META_KEY, describe
+from helpers import run_cli
 
 
 def tiny_model():
@@ -152,7 +152,8 @@ def test_non_finite_weights_are_refused(tmp_path, bad, capsys):
 
 def test_predict_refuses_an_input_shape_that_would_exhaust_memory(tmp_path, capsys):
     model = tiny_model()
-    write_npz(tmp_path / "m.npz", model.state_dict(), record(model, metadata={"input_shape": [1, 60000, 60000]}))
+    meta = record(model, metadata={"input_shape": [1, 60000, 60000]})
+    write_npz(tmp_path / "m.npz", model.state_dict(), meta)
     status, _, err = run_cli(capsys, "predict", tmp_path / "m.npz", tmp_path / "any.png")
     assert status == 2 and err.startswith("convnp: error:") and "input_shape" in err
 
