@@ -81,7 +81,8 @@ def mutated(draw, valid: bytes):
 
 def idx_file(shape, type_code=0x08, dtype=">u1"):
     values = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape) % 200
-    return bytes([0, 0, type_code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + values.astype(dtype).tobytes()
+    header = bytes([0, 0, type_code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+    return header + values.astype(dtype).tobytes()
 
 
 # ---------------------------------------------------------------- IDX
@@ -190,12 +191,12 @@ def model_bytes():
 
 SIZES = st.one_of(st.integers(-3, 40), st.sampled_from([2**20, 2**31, 10**12]), st.floats(), st.booleans(),
                   st.none(), st.text(max_size=3))
+KINDS = ["Conv2d", "Linear", "ReLU", "MaxPool2d", "BatchNorm2d", "Flatten", "Dropout", "Softmax", "Nope"]
+KEYS = ["in_channels", "out_channels", "kernel_size", "in_features", "out_features", "num_features",
+        "stride", "padding", "p", "dtype", "bias"]
 LAYER = st.recursive(
-    st.fixed_dictionaries({"type": st.sampled_from(["Conv2d", "Linear", "ReLU", "MaxPool2d", "BatchNorm2d",
-                                                    "Flatten", "Dropout", "Softmax", "Nope"]),
-                           "config": st.dictionaries(st.sampled_from(
-                               ["in_channels", "out_channels", "kernel_size", "in_features", "out_features",
-                                "num_features", "stride", "padding", "p", "dtype", "bias"]), SIZES, max_size=4)}),
+    st.fixed_dictionaries({"type": st.sampled_from(KINDS),
+                           "config": st.dictionaries(st.sampled_from(KEYS), SIZES, max_size=4)}),
     lambda children: st.fixed_dictionaries({"type": st.sampled_from(["Sequential", "Residual"]),
                                             "layers": st.lists(children, max_size=3)}),
     max_leaves=8)
@@ -204,7 +205,8 @@ LAYER = st.recursive(
 def forged_model(architecture, metadata):
     buffer = io.BytesIO()
     meta = {"format": 1, "architecture": architecture, "metadata": metadata}
-    np.savez(buffer, **{"0.weight": np.zeros((2, 1, 3, 3), np.float32)}, __convnp__=np.array(json.dumps(meta)))
+    weights = {"0.weight": np.zeros((2, 1, 3, 3), np.float32)}
+    np.savez(buffer, **weights, __convnp__=np.array(json.dumps(meta)))
     return buffer.getvalue()
 
 

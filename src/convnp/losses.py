@@ -51,8 +51,10 @@ class CrossEntropyLoss(Loss):
 
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+        if (not isinstance(label_smoothing, (int, float)) or isinstance(label_smoothing, bool)
+                or not 0.0 <= label_smoothing <= 1.0):
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], "
+                             f"got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits, target) -> float:

@@ -41,6 +41,10 @@ def load_csv(path, image_shape, label_column: int = 0):
         labels that are not non-negative integers, or no data rows.
     """
     path = Path(path)
+    if (not isinstance(image_shape, (tuple, list)) or not image_shape
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_shape)):
+        raise ValueError(f"load_csv: image_shape must be a tuple of positive ints such as "
+                         f"(1, 28, 28), got {image_shape!r}")
     image_shape = tuple(int(size) for size in image_shape)
     columns = 1 + math.prod(image_shape)
     if not -columns <= label_column < columns:

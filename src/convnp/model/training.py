@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ..functional import buffers
 from .callbacks import History, call_hook
+from .checks import check_data, check_labels, check_loss, check_optimizer, check_seed
 
 
 class NonFiniteLossError(FloatingPointError, RuntimeError):
@@ -30,77 +31,6 @@ def model_dtype(model) -> np.dtype:
     """The dtype of the model's parameters (float32 if it has none)."""
     params = model.parameters()
     return params[0].dtype if params else np.dtype(np.float32)
-
-
-def check_data(x, y, who: str, need_y: bool = True) -> None:
-    """Clear errors for data ``fit``/``evaluate``/``predict`` cannot use.
-
-    ``x`` must be a floating-point array (N, ...) of finite values; ``y`` a NumPy array with N
-    rows: integer labels (N,) or finite float targets (N, ...). Float labels (N,) are refused
-    rather than silently scored as "no classification".
-    """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{who}: x must be a NumPy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{who}: x has dtype {x.dtype}; convert it to floating point first, "
-                        f"e.g. x.astype(np.float32) / 255 for 8-bit images")
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"{who}: x must have shape (N, ...) with N >= 1, got {x.shape}")
-    _check_finite(x, "x", who)
-    if not need_y:
-        return
-    if not isinstance(y, np.ndarray):
-        raise TypeError(f"{who}: y must be a NumPy array, got {type(y).__name__}; "
-                        f"convert it with np.asarray(y)")
-    if y.ndim == 0 or len(y) != len(x):
-        raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y) if y.ndim else 0} "
-                         f"(shape {y.shape})")
-    if y.ndim == 1 and not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"{who}: y holds {y.dtype} labels; class labels must be integers, e.g. "
-                        f"y.astype(np.int64) (or give (N, K) class probabilities)")
-    if y.dtype.kind not in "iuf":
-        raise TypeError(f"{who}: y has dtype {y.dtype}; expected integer labels or float targets")
-    if y.dtype.kind == "f":
-        _check_finite(y, "y", who)
-
-
-def _check_finite(array, name, who) -> None:
-    if not np.all(np.isfinite(array)):
-        bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
-        raise ValueError(f"{who}: {name} holds NaN or infinite values in {len(bad)} of its "
-                         f"{len(array)} samples (the first is sample {bad[0]}); expected finite "
-                         f"numbers")
-
-
-def check_labels(output, y, who: str) -> None:
-    """Integer labels must name one of the model's K outputs: 0 <= label < K."""
-    if y.ndim == 1 and output.ndim == 2 and y.size:
-        low, high = int(y.min()), int(y.max())
-        if low < 0 or high >= output.shape[1]:
-            raise ValueError(f"{who}: labels must be in [0, {output.shape[1] - 1}] for a model with "
-                             f"{output.shape[1]} outputs, got values in [{low}, {high}]")
-
-
-def check_optimizer(model, optimizer, who: str) -> None:
-    """The optimizer must update this model's Parameters, not another model's copy."""
-    params = getattr(optimizer, "params", None)
-    if params is None:
-        return
-    own = {id(p) for p in model.parameters()}
-    foreign = [p for p in params if id(p) not in own]
-    if foreign or (own and not params):
-        raise ValueError(f"{who}: the optimizer holds {len(foreign)} of {len(params)} parameters "
-                         f"that are not this model's, so training would never change its weights; "
-                         f"build it with optimizer(model.parameters())")
-
-
-def check_seed(seed, who: str) -> None:
-    """``seed`` is None, a non-negative int or a numpy Generator."""
-    if seed is None or isinstance(seed, np.random.Generator):
-        return
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{who}: seed must be a non-negative int, a numpy Generator or None, "
-                         f"got {seed!r}")
 
 
 def _positive(value, name, who):
@@ -136,6 +66,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     """Train ``model`` with mini-batches; see :meth:`convnp.Sequential.fit`."""
     check_data(x, y, "fit")
     check_optimizer(model, optimizer, "fit")
+    check_loss(loss, "fit")
     check_seed(seed, "fit")
     epochs = _positive(epochs, "epochs", "fit")
     if not isinstance(initial_epoch, numbers.Integral) or not 0 <= initial_epoch < epochs:
@@ -259,6 +190,7 @@ def _train_epoch(x, y, order, step, batch_size, callbacks, title, verbose):
 def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
     """Mean loss (when ``loss`` is given) and accuracy (classification) over ``x``, in eval mode."""
     check_data(x, y, "evaluate")
+    check_loss(loss, "evaluate", required=False)
     batch_size = _positive(batch_size, "batch_size", "evaluate")
     was_training, dtype = model.training, model_dtype(model)
     model.eval()
