@@ -127,3 +127,30 @@ def test_fit_with_a_list_y_no_longer_says_64_but_64(setup):
     with pytest.raises(TypeError) as info:
         fit(model, x, y.tolist())
     assert "64 samples but y has 64" not in str(info.value) and "np.asarray" in str(info.value)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"loss": None}, TypeError, "loss must be a loss object"),
+    ({"loss": cn.CrossEntropyLoss}, TypeError, "note the parentheses"),
+    ({"optimizer": None}, TypeError, "optimizer must be an optimizer"),
+    ({"optimizer": cn.optim.SGD}, TypeError, "optimizer must be an optimizer"),
+])
+def test_fit_names_a_loss_or_optimizer_that_is_not_one(setup, options, error, message):
+    model, x, y = setup
+    arguments = {"loss": cn.CrossEntropyLoss(), "optimizer": cn.optim.SGD(model.parameters(), lr=0.1),
+                 **options}
+    with pytest.raises(error, match=message):
+        model.fit(x, y, verbose=False, **arguments)
+
+
+@pytest.mark.parametrize("smoothing", ["0.1", None, float("nan"), 1.5, True])
+def test_label_smoothing_must_be_a_number_in_0_1(smoothing):
+    with pytest.raises(ValueError, match="label_smoothing must be a number in"):
+        cn.CrossEntropyLoss(label_smoothing=smoothing)
+
+
+@pytest.mark.parametrize("shape", [(0,), (1, -28, 28), (), "28x28", (1.5, 2)])
+def test_load_csv_names_a_bad_image_shape(tmp_path, shape):
+    (tmp_path / "d.csv").write_text("1,0,0\n")
+    with pytest.raises(ValueError, match="image_shape must be a tuple of positive ints"):
+        cn.datasets.load_csv(tmp_path / "d.csv", shape)

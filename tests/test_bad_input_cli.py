@@ -43,11 +43,18 @@ def test_a_run_killed_before_model_npz_is_finished_by_resume(finished_run, tmp_p
     run_dir = copy_run(finished_run, tmp_path)
     (run_dir / "model.npz").unlink()  # killed after the last checkpoint, before the model was saved
     status, out, err = run_cli(capsys, "train", "--resume", run_dir)
-    assert status == 0 and "has no model.npz" in err and "wrote" in out
+    assert status == 0 and "has no model.npz or history.json" in err and "wrote" in out
     for key, value in cn.load_model(finished_run / "model.npz").state_dict().items():
         assert np.array_equal(cn.load_model(run_dir / "model.npz").state_dict()[key], value)
     status, out, _ = run_cli(capsys, "train", "--resume", run_dir)
     assert status == 0 and "already finished 2 epochs" in out
+
+
+def test_a_run_killed_between_model_npz_and_history_json_is_finished(finished_run, tmp_path, capsys):
+    run_dir = copy_run(finished_run, tmp_path)
+    (run_dir / "history.json").unlink()
+    status, _, err = run_cli(capsys, "train", "--resume", run_dir)
+    assert status == 0 and (run_dir / "history.json").is_file() and "writing them now" in err
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_again(finished_run, tmp_path, capsys):

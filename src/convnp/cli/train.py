@@ -164,11 +164,11 @@ def run(args) -> int:
     remove_stale_temporaries(run_dir)  # left by a run killed mid-write
     history, done = resume_state(args, run_dir, model, optimizer, shuffle_rng, schedule)
     if done >= config["epochs"]:
-        if (run_dir / "model.npz").is_file():
+        if all((run_dir / name).is_file() for name in ("model.npz", "history.json")):
             print(f"{run_dir} already finished {done} epochs; pass --epochs N > {done} to continue")
             return 0
-        print(f"{run_dir} finished {done} epochs but has no model.npz (stopped before writing "
-              f"it); writing it now", file=sys.stderr)
+        print(f"{run_dir} finished {done} epochs but has no model.npz or history.json (stopped "
+              f"before writing them); writing them now", file=sys.stderr)
         return finish(model, history, run_dir)
     ensure_directory(run_dir)
     write_json(run_dir / "config.json", config)

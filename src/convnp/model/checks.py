@@ -63,7 +63,7 @@ def check_labels(output, y, who: str) -> None:
 
 def check_optimizer(model, optimizer, who: str) -> None:
     """The optimizer must update this model's Parameters, not another model's copy."""
-    if not callable(getattr(optimizer, "step", None)):
+    if isinstance(optimizer, type) or not callable(getattr(optimizer, "step", None)):
         raise TypeError(f"{who}: optimizer must be an optimizer such as "
                         f"cn.optim.Adam(model.parameters()), got {type(optimizer).__name__}")
     params = getattr(optimizer, "params", None)
