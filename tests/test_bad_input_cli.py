@@ -100,6 +100,7 @@ def test_a_damaged_checkpoint_is_one_line(finished_run, tmp_path, capsys, damage
     ({"model": "no-such-model"}, "--model must be one of"),
     ({"seed": -1}, "--seed must be an integer from 0"),
     ({"lr": float("nan")}, "--lr must be positive"),
+    ({"augment": "yes"}, "augment must be true or false"),
 ])
 def test_an_edited_config_is_one_line(finished_run, tmp_path, capsys, edit, fragment):
     run_dir = copy_run(finished_run, tmp_path)
@@ -125,6 +126,11 @@ def test_bad_train_flags_name_the_flag(argv, fragment, tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     status, _, err = run_cli(capsys, *argv, "--limit", "64")
     one_line_error(status, err, fragment)
+
+
+def test_evaluate_on_a_dataset_of_another_shape_says_so(finished_run, capsys):
+    status, _, err = run_cli(capsys, "evaluate", finished_run, "--dataset", "cifar10")
+    one_line_error(status, err, "takes inputs of shape (1, 28, 28), but cifar10 images have shape (3, 32, 32)")
 
 
 def test_evaluate_batch_size_zero_names_evaluates_flag(finished_run, capsys):

@@ -37,6 +37,10 @@ def run(args) -> int:
         raise CLIError(f"{path} does not say which dataset it was trained on; pass --dataset")
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    expected = model.metadata.get("input_shape")
+    if expected and list(expected) != list(datasets.info(dataset).input_shape):
+        raise CLIError(f"{path} takes inputs of shape {tuple(expected)}, but {dataset} images have "
+                       f"shape {datasets.info(dataset).input_shape}; pass a --dataset it was built for")
     _, (x, y) = load_split_data(dataset, args.root, args.download, args.limit)
     x, y = exclude_training_images(model, dataset, x, y)
     logits = model.predict(x, batch_size=args.batch_size)

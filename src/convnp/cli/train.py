@@ -99,6 +99,8 @@ def check_config(config, where="") -> None:
     for key, allowed in choices.items():
         if config[key] not in allowed:
             raise CLIError(f"{where}--{key} must be one of {', '.join(allowed)}; got {config[key]!r}")
+    if not isinstance(config.get("augment", False), bool):
+        raise CLIError(f"{where}augment must be true or false, got {config['augment']!r}")
     positive_int("epochs")
     positive_int("batch_size")
     positive_int("limit", allow_none=True, what="a positive number of images")
