@@ -93,6 +93,19 @@ def test_a_damaged_checkpoint_is_one_line(finished_run, tmp_path, capsys, damage
     one_line_error(status, err, "checkpoint.npz", "--out")
 
 
+@pytest.mark.parametrize("record", [{"epoch": -1}, {"epoch": "2"}, {"history": {"loss": 3}},
+                                    {"history": [1]}, {"rng_state": {"state": "x"}},
+                                    {"layer_rng_states": 5}])
+def test_a_forged_checkpoint_record_is_one_line(finished_run, tmp_path, capsys, record):
+    run_dir = copy_run(finished_run, tmp_path)
+    with np.load(run_dir / "checkpoint.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["__checkpoint__"] = np.array(json.dumps({**json.loads(str(arrays["__checkpoint__"])), **record}))
+    np.savez(run_dir / "checkpoint.npz", **arrays)
+    status, _, err = run_cli(capsys, "train", "--resume", run_dir, "--epochs", "3")
+    one_line_error(status, err, "checkpoint.npz")
+
+
 @pytest.mark.parametrize("edit, fragment", [
     ({"model": "lenet5"}, "does not fit this model"),
     ({"batch_size": 0}, "--batch-size must be at least 1"),

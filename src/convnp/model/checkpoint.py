@@ -101,8 +101,10 @@ def _read_checkpoint(path, model) -> tuple[dict, dict]:
                     budget -= arrays[key].size
     except ValueError as error:
         raise ValueError(f"{refused} ({str(error).lstrip(': ')})") from None
-    if not isinstance(record.get("epoch"), int) or record["epoch"] < 0 or not isinstance(
-            record.get("history", {}), dict):
+    history = record.get("history", {})
+    if (not isinstance(record.get("epoch"), int) or record["epoch"] < 0 or not isinstance(history, dict)
+            or not all(isinstance(values, list) and all(isinstance(v, (int, float)) for v in values)
+                       for values in history.values())):
         raise ValueError(f"{refused} (its record has no valid 'epoch' and 'history')")
     return arrays, record
 
