@@ -125,3 +125,16 @@ def test_an_oversized_extracted_batch_file_is_refused(tmp_path, monkeypatch):
     (tmp_path / "data_batch_1").write_bytes(b"\0" * 200)
     with pytest.raises(DatasetFormatError, match="larger than any CIFAR-10 batch"):
         cifar.batches_from_directory(tmp_path)
+
+
+def test_a_dataset_file_far_too_large_is_refused_before_reading(tmp_path, monkeypatch):
+    from convnp.datasets import loader
+
+    monkeypatch.setattr(loader, "MAX_FILE_BYTES", 1000)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).write_bytes(b"\0" * 2000)
+    with pytest.raises(DatasetFormatError, match="2,000 bytes, larger than any file"):
+        loader.load("mnist", root=tmp_path)
