@@ -138,3 +138,13 @@ def test_a_dataset_file_far_too_large_is_refused_before_reading(tmp_path, monkey
         (folder / name).write_bytes(b"\0" * 2000)
     with pytest.raises(DatasetFormatError, match="2,000 bytes, larger than any file"):
         loader.load("mnist", root=tmp_path)
+
+
+@pytest.mark.parametrize("labels", [[3.5] * 10, [10**20] * 10, [2**64 + 1] * 10, ["1"] * 10, [[1, 2]] * 10])
+def test_cifar_labels_that_are_not_small_integers_are_refused(monkeypatch, labels):
+    import pickle
+
+    monkeypatch.setattr(cifar, "BATCH_SIZE", 10)
+    data = pickle.dumps({b"data": bytes(10 * 3072), b"labels": labels}, protocol=2)
+    with pytest.raises(DatasetFormatError, match="labels"):
+        cifar.parse_batch(data, "batch")

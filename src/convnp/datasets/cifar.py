@@ -85,14 +85,16 @@ def parse_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.size != BATCH_SIZE * 3072:
         raise DatasetFormatError(f"{source}: b'data' must hold {BATCH_SIZE} x 3072 uint8 values")
     try:
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
     except (TypeError, ValueError):
-        raise DatasetFormatError(f"{source}: b'labels' must be a list of integers") from None
+        labels = np.asarray(None)
+    if labels.dtype.kind not in "iu":  # floats would be truncated, huge ints wrap: refuse both
+        raise DatasetFormatError(f"{source}: b'labels' must be a list of integers, got {labels.dtype}")
     if labels.shape != (BATCH_SIZE,):
         raise DatasetFormatError(f"{source}: expected {BATCH_SIZE} labels, found shape {labels.shape}")
     if labels.min() < 0 or labels.max() >= NUM_CLASSES:
         raise DatasetFormatError(f"{source}: labels must be in 0-{NUM_CLASSES - 1}")
-    return pixels.reshape(BATCH_SIZE, 3072), labels
+    return pixels.reshape(BATCH_SIZE, 3072), labels.astype(np.int64)
 
 
 def batches_from_archive(data: bytes, source: str) -> dict[str, bytes]:
