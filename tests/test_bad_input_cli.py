@@ -188,3 +188,15 @@ def test_evaluating_a_mnist_sample_model_on_mnist_excludes_what_it_trained_on(fi
     assert "mnist test split, 2000 images" in out
     status, _, err = run_cli(capsys, "evaluate", finished_run, "--dataset", "mnist", "--limit", "500")
     one_line_error(status, err, "trained on mnist-sample")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+    (["--fps", "nan"], "--fps must be a positive number"),
+    (["--channels", "100000"], "--channels must be at most 16"),
+    (["--size", "100000", "--random"], "--size must be at most 64"),
+])
+def test_explain_names_the_flag(argv, fragment, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    status, _, err = run_cli(capsys, "explain", "conv-forward", *argv, "--out", tmp_path)
+    one_line_error(status, err, fragment)
