@@ -200,3 +200,13 @@ def test_explain_names_the_flag(argv, fragment, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     status, _, err = run_cli(capsys, "explain", "conv-forward", *argv, "--out", tmp_path)
     one_line_error(status, err, fragment)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--seconds", "nan"], "must be positive"),
+    (["--seconds", "inf"], "--seconds finite"),
+    (["--batch-sizes", "100000000"], "--batch-sizes must be at most 4096"),
+])
+def test_bench_names_values_it_cannot_run(argv, fragment, capsys):
+    status, _, err = run_cli(capsys, "bench", *argv)
+    one_line_error(status, err, fragment)
