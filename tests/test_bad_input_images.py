@@ -83,6 +83,14 @@ def test_wide_and_float_images_are_scaled_by_their_range(tmp_path, digit, scale,
     assert np.allclose(pixels, digit, atol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["CMYK", "RGB", "LA", "1"])
+def test_other_modes_read_as_the_same_picture(tmp_path, digit, mode):
+    source = (digit > 0.5) if mode == "1" else digit
+    Image.fromarray(to_uint8(source)).convert(mode).save(tmp_path / "m.tif")
+    pixels, _ = read(tmp_path / "m.tif")
+    assert np.allclose(pixels, source, atol=2 / 255)
+
+
 def test_a_float_tiff_with_nan_is_refused(tmp_path, digit):
     values = digit.astype(np.float32)
     values[3, 3] = np.nan

@@ -116,15 +116,16 @@ def _to_rgb(image, path) -> np.ndarray:
 
     try:
         image = ImageOps.exif_transpose(image)
-        if image.mode in ("F", "I", "I;16", "I;16L", "I;16B", "I;16N"):
-            gray = _scaled(np.asarray(image, dtype=np.float64), image.mode, path)
-            return np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
+        wide = image.mode in ("F", "I", "I;16", "I;16L", "I;16B", "I;16N")
         has_alpha = "A" in image.mode or "transparency" in image.info
-        rgba = np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255
-    except ValueError:
-        raise
-    except Exception as error:  # truncated or corrupt pixel data shows up only when decoding
+        values = np.asarray(image if wide else image.convert("RGBA" if has_alpha else "RGB"),
+                            dtype=np.float64 if wide else np.float32)
+    except Exception as error:  # corrupt pixel data shows up only when decoding; odd modes
         raise ValueError(f"cannot read {path} as an image ({type(error).__name__}: {error})") from None
+    if wide:
+        gray = _scaled(values, image.mode, path)  # (h, w) in [0, 1]
+        return np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
+    rgba = values / 255
     if not has_alpha:
         return rgba
     alpha = rgba[..., 3:]  # (h, w, 1): 0 transparent, 1 opaque
