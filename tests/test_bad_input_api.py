@@ -154,3 +154,10 @@ def test_load_csv_names_a_bad_image_shape(tmp_path, shape):
     (tmp_path / "d.csv").write_text("1,0,0\n")
     with pytest.raises(ValueError, match="image_shape must be a tuple of positive ints"):
         cn.datasets.load_csv(tmp_path / "d.csv", shape)
+
+
+@pytest.mark.parametrize("column", ["0", 1.0, 99, None])
+def test_load_csv_names_a_bad_label_column(tmp_path, column):
+    (tmp_path / "d.csv").write_text("1,0,0\n")
+    with pytest.raises(ValueError, match="label_column"):
+        cn.datasets.load_csv(tmp_path / "d.csv", (1, 2), label_column=column)

@@ -47,8 +47,10 @@ def load_csv(path, image_shape, label_column: int = 0):
                          f"(1, 28, 28), got {image_shape!r}")
     image_shape = tuple(int(size) for size in image_shape)
     columns = 1 + math.prod(image_shape)
-    if not -columns <= label_column < columns:
-        raise ValueError(f"load_csv: label_column {label_column} is outside the {columns} columns")
+    if (not isinstance(label_column, int) or isinstance(label_column, bool)
+            or not -columns <= label_column < columns):
+        raise ValueError(f"load_csv: label_column must be an int index of one of the {columns} "
+                         f"columns, got {label_column!r}")
     numbered = _data_lines(path)
     if not numbered:
         raise DatasetFormatError(f"{path}: no data rows")
