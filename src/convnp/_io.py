@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import uuid
+
+TEMPORARY = re.compile(r"^\.tmp-[0-9a-f]{32}-")  # the names atomic_write gives its temp files
 
 
 def atomic_write(path, write) -> None:
@@ -24,7 +28,27 @@ def atomic_write(path, write) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.remove(temporary)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                                                          errno.EACCES, errno.EFBIG):
+            raise OSError(error.errno, f"cannot write {path}: {os.strerror(error.errno)}") from None
         raise
+
+
+def remove_stale_temporaries(directory) -> list[str]:
+    """Delete the temp files that writes killed mid-way left in ``directory``; return their names.
+
+    Only names of the form ``.tmp-<32 hex digits>-…`` (see :func:`atomic_write`) are touched.
+    Call it only where no other process is writing (e.g. when a run starts or resumes).
+    """
+    if not os.path.isdir(directory):
+        return []
+    stale = [name for name in os.listdir(directory) if TEMPORARY.match(name)]
+    for name in stale:
+        try:
+            os.remove(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+    return stale

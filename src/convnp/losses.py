@@ -51,8 +51,10 @@ class CrossEntropyLoss(Loss):
 
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+        if (not isinstance(label_smoothing, (int, float)) or isinstance(label_smoothing, bool)
+                or not 0.0 <= label_smoothing <= 1.0):
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], "
+                             f"got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits, target) -> float:
@@ -79,6 +81,7 @@ class CrossEntropyLoss(Loss):
             q = np.zeros_like(logits)
             q[np.arange(n), target] = 1
         elif target.shape == logits.shape and np.issubdtype(target.dtype, np.floating):
+            self._check_probabilities(target)
             q = target.astype(logits.dtype, copy=True)
         else:
             raise ValueError(f"{self!r}: target must be integer labels of shape ({n},) or "
@@ -86,6 +89,19 @@ class CrossEntropyLoss(Loss):
         if self.label_smoothing:
             q = q * (1 - self.label_smoothing) + self.label_smoothing / k
         return q
+
+    def _check_probabilities(self, target) -> None:
+        """Probability targets: finite, non-negative, each row summing to 1 (to 1e-4 relative)."""
+        if not np.all(np.isfinite(target)):
+            raise ValueError(f"{self!r}: probability targets hold NaN or infinite values")
+        if target.size and target.min() < 0:
+            raise ValueError(f"{self!r}: probability targets must be non-negative, got a minimum "
+                             f"of {target.min():.4g}")
+        sums = target.sum(axis=1, dtype=np.float64)  # (N,)
+        worst = int(np.argmax(np.abs(sums - 1)))
+        if abs(sums[worst] - 1) > 1e-4:
+            raise ValueError(f"{self!r}: each row of probability targets must sum to 1, row "
+                             f"{worst} sums to {sums[worst]:.6g}; normalise it or pass integer labels")
 
     def __repr__(self):
         smoothing = f"label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
@@ -105,6 +121,9 @@ class MSELoss(Loss):
         if target.shape != output.shape:
             raise ValueError(f"{self!r}: target shape {target.shape} differs from output shape "
                              f"{output.shape}")
+        if target.dtype.kind not in "iuf" or not np.all(np.isfinite(target)):
+            raise ValueError(f"{self!r}: target must hold finite numbers, got {target.dtype} "
+                             f"with NaN, infinite or non-numeric values")
         difference = output - target.astype(output.dtype, copy=False)
         self._cache = difference
         return float(np.mean(difference * difference))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 
 from .. import models
 from ..benchmark import ConvnpStep, TorchStep, compare, make_model_and_batch, throughput
 from ..interop import to_torch
 from .common import CLIError
+
+MAX_BATCH = 4096  # a benchmark batch beyond this only measures the allocator (or runs out of memory)
 
 
 def add_parser(subparsers):
@@ -29,8 +32,12 @@ def add_parser(subparsers):
 def run(args) -> int:
     if args.torch and importlib.util.find_spec("torch") is None:
         raise CLIError("--torch needs PyTorch: pip install torch (convnp's dev extra pins torch==2.13.0)")
-    if min(args.batch_sizes) < 1 or args.seconds <= 0 or args.rounds < 1:
-        raise CLIError("--batch-sizes, --seconds and --rounds must be positive")
+    if min(args.batch_sizes) < 1 or not args.seconds > 0 or args.rounds < 1:
+        raise CLIError(f"--batch-sizes, --seconds and --rounds must be positive, got "
+                       f"{args.batch_sizes}, {args.seconds} and {args.rounds}")
+    if max(args.batch_sizes) > MAX_BATCH or not math.isfinite(args.seconds):
+        raise CLIError(f"--batch-sizes must be at most {MAX_BATCH} and --seconds finite, got "
+                       f"{args.batch_sizes} and {args.seconds}")
     header = f"{'model':<13}{'batch':>6}{'mode':>7}{'convnp img/s':>14}"
     print(header + (f"{'torch img/s':>13}{'ratio':>7}" if args.torch else ""))
     names = models.names() if "all" in args.models else args.models

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets, viz
+from ..datasets.catalog import SOURCES
 from ..losses import CrossEntropyLoss
 from .common import CLIError, class_names, load_split_data, open_model, percent
 
@@ -34,7 +35,14 @@ def run(args) -> int:
     dataset = args.dataset or model.metadata.get("dataset")
     if dataset is None:
         raise CLIError(f"{path} does not say which dataset it was trained on; pass --dataset")
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    expected = model.metadata.get("input_shape")
+    if expected and list(expected) != list(datasets.info(dataset).input_shape):
+        raise CLIError(f"{path} takes inputs of shape {tuple(expected)}, but {dataset} images have "
+                       f"shape {datasets.info(dataset).input_shape}; pass a --dataset it was built for")
     _, (x, y) = load_split_data(dataset, args.root, args.download, args.limit)
+    x, y = exclude_training_images(model, dataset, x, y)
     logits = model.predict(x, batch_size=args.batch_size)
     names = class_names(model, logits.shape[1])
     if len(names) != len(datasets.info(dataset).classes):
@@ -57,6 +65,25 @@ def run(args) -> int:
     else:
         print(f"(no confusion.png, misclassified.png: {viz.VIZ_HINT})", file=sys.stderr)
     return 0
+
+
+def exclude_training_images(model, dataset, x, y):
+    """Drop test images the model trained on: mnist-sample's train split is MNIST's t10k[:8000].
+
+    Evaluating such a model on full MNIST would otherwise report "test" accuracy on 8,000
+    images it has seen. Says what it did on stderr.
+    """
+    trained_on = model.metadata.get("dataset")
+    if trained_on != "mnist-sample" or dataset != "mnist":
+        return x, y
+    seen = SOURCES["mnist-sample"].split_at  # t10k[:8000] is its train split
+    if len(x) <= seen:
+        raise CLIError(f"this model trained on mnist-sample, i.e. on MNIST test images "
+                       f"0-{seen - 1}; evaluate it on more than {seen} images (drop --limit) "
+                       f"or on --dataset mnist-sample")
+    print(f"note: this model trained on mnist-sample, whose {seen:,} training images are MNIST "
+          f"test images 0-{seen - 1}; evaluating on the other {len(x) - seen:,} only", file=sys.stderr)
+    return x[seen:], y[seen:]
 
 
 def format_per_class(matrix, names) -> str:

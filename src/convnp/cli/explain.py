@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .. import explain, viz
 from .common import CLIError
 
+MAX_CHANNELS, MAX_SIZE = 16, 64  # larger inputs make animations no one can read (and huge arrays)
 GEOMETRY_ONLY = ("size", "channels", "random", "max_frames")  # options training does not take
 
 
@@ -36,8 +38,14 @@ def add_parser(subparsers):
 def run(args) -> int:
     if not viz.available():
         raise CLIError(viz.VIZ_HINT)
-    if args.fps <= 0:
-        raise CLIError(f"--fps must be positive, got {args.fps}")
+    if not math.isfinite(args.fps) or args.fps <= 0:
+        raise CLIError(f"--fps must be a positive number, got {args.fps}")
+    if args.seed < 0:
+        raise CLIError(f"--seed must be a non-negative integer, got {args.seed}")
+    for flag, value, most in (("--channels", args.channels, MAX_CHANNELS), ("--size", args.size, MAX_SIZE)):
+        if value is not None and value > most:
+            raise CLIError(f"{flag} must be at most {most} for an animation a reader can follow, "
+                           f"got {value}")
     options = {key: getattr(args, key) for key in ("kernel", "stride", "padding", "channels", "size",
                                                     "max_frames")}
     options["random"] = args.random or None

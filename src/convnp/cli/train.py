@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
 
 from .. import datasets, models, optim, viz
+from .._io import remove_stale_temporaries
 from ..datasets import transforms
 from ..distributed import launched_group
 from ..distributed.launch import from_root, resume_from_root
 from ..losses import CrossEntropyLoss
 from ..model.callbacks import LRSchedulerCallback
 from ..model.checkpoint import Checkpoint, load_checkpoint
+from ..model.training import NonFiniteLossError
 from .common import CLIError, ensure_directory, load_split_data, percent, read_json, seeds, write_json
 
 OPTIMIZERS = {  # name: (class, default learning rate, extra arguments)
@@ -65,23 +68,54 @@ def run_config(args) -> tuple[dict, Path]:
     if args.resume:
         run_dir = Path(args.resume)
         config = read_json(run_dir / "config.json")
-        config.setdefault("schedule", "constant")
+        if not isinstance(config, dict):
+            raise CLIError(f"{run_dir / 'config.json'} is not a run's settings (a JSON object)")
+        config = {**DEFAULTS, **config}
         changed = {k: v for k, v in given.items() if k != "epochs" and v != config.get(k)}
         if config["schedule"] != "constant" and given.get("epochs", config["epochs"]) != config["epochs"]:
             changed["epochs"] = given["epochs"]  # the schedule's length is fixed by the epochs
         if changed:
             raise CLIError(f"--resume keeps the run's settings; cannot change {sorted(changed)}")
         config.update(given)
+        check_config(config, f"{run_dir / 'config.json'}: ")
         return config, run_dir
     config = {**DEFAULTS, **given}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.out or f"runs/{config['model']}-{config['dataset']}-{stamp}")
     if (run_dir / "checkpoint.npz").exists():
         raise CLIError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
-    for key in ("epochs", "batch_size"):
-        if config[key] < 1:
-            raise CLIError(f"--{key.replace('_', '-')} must be at least 1, got {config[key]}")
+    check_config(config)
     return config, run_dir
+
+
+def check_config(config, where="") -> None:
+    """Every setting of a run is one ``convnp train`` accepts (flags, or an edited config.json)."""
+    def positive_int(key, allow_none=False, what="at least 1"):
+        value = config[key]
+        if not (allow_none and value is None) and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise CLIError(f"{where}--{key.replace('_', '-')} must be {what}, got {value!r}")
+
+    choices = {"model": models.names(), "dataset": datasets.names(), "optimizer": list(OPTIMIZERS),
+               "schedule": list(SCHEDULES)}
+    for key, allowed in choices.items():
+        if config[key] not in allowed:
+            raise CLIError(f"{where}--{key} must be one of {', '.join(allowed)}; got {config[key]!r}")
+    if not isinstance(config.get("augment", False), bool):
+        raise CLIError(f"{where}augment must be true or false, got {config['augment']!r}")
+    positive_int("epochs")
+    positive_int("batch_size")
+    positive_int("limit", allow_none=True, what="a positive number of images")
+    seed = config["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise CLIError(f"{where}--seed must be an integer from 0 to 2**63-1, got {seed!r}")
+    for key in ("lr", "weight_decay"):
+        value = config[key]
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                  or not math.isfinite(value) or value < 0 or (key == "lr" and value == 0)):
+            kind = "positive" if key == "lr" else "non-negative"
+            raise CLIError(f"{where}--{key.replace('_', '-')} must be {kind} (a finite number), "
+                           f"got {value!r}")
 
 
 def build_optimizer(name, params, lr, weight_decay=None):
@@ -143,15 +177,12 @@ def train(args, group=None) -> int:
                                 config.get("weight_decay"))
     steps_per_epoch = -(-len(x) // config["batch_size"])
     schedule = build_schedule(config["schedule"], optimizer, config["epochs"] * steps_per_epoch)
-    history, done = {}, 0
-    if args.resume:
-        record = resume_from_root(group, lambda: load_checkpoint(
-            run_dir / "checkpoint.npz", model, optimizer, shuffle_rng, schedule), schedule)
-        history, done = record["history"], record["epoch"]
-        if done >= config["epochs"]:
-            if root:
-                print(f"{run_dir} already finished {done} epochs; pass --epochs N > {done} to continue")
-            return 0
+    if root:
+        remove_stale_temporaries(run_dir)  # left by a run killed mid-write
+    history, done = resume_from_root(group, lambda: resume_state(args, run_dir, model, optimizer,
+                                                                   shuffle_rng, schedule), schedule)
+    if done >= config["epochs"]:
+        return finished_run(group, model, history, run_dir, done)
     if root:
         ensure_directory(run_dir)
         write_json(run_dir / "config.json", config)
@@ -172,7 +203,46 @@ def train(args, group=None) -> int:
         print(f"\ninterrupted after {finished} finished epochs; continue with: "
               f"convnp train --resume {run_dir}", file=sys.stderr)
         return 130
+    except NonFiniteLossError as error:
+        raise CLIError(f"{error} (--lr {optimizer.lr:g})") from None
+    except OSError as error:  # e.g. the disk filled up while writing a checkpoint
+        raise CLIError(f"{error}; finished epochs are kept in {run_dir / 'checkpoint.npz'}: fix "
+                       f"this, then continue with: convnp train --resume {run_dir}") from None
     return finish(model, checkpoint.history, run_dir) if root else 0
+
+
+def finished_run(group, model, history, run_dir, done) -> int:
+    """A resumed run with every epoch done: say so, or write the files a kill left unwritten."""
+    root = group is None or group.is_root
+    complete = from_root(group, lambda: all((run_dir / name).is_file()
+                                            for name in ("model.npz", "history.json")))
+    if not root:
+        return 0
+    if complete:
+        print(f"{run_dir} already finished {done} epochs; pass --epochs N > {done} to continue")
+        return 0
+    print(f"{run_dir} finished {done} epochs but has no model.npz or history.json (stopped "
+          f"before writing them); writing them now", file=sys.stderr)
+    return finish(model, history, run_dir)
+
+
+def resume_state(args, run_dir, model, optimizer, shuffle_rng, schedule) -> tuple[dict, int]:
+    """(history, finished epochs) restored from the run's checkpoint; ({}, 0) for a new run.
+
+    A run killed before its first checkpoint has none: it starts again from epoch 0.
+    """
+    if not args.resume:
+        return {}, 0
+    path = run_dir / "checkpoint.npz"
+    if not path.is_file():
+        print(f"{run_dir} has no checkpoint yet (stopped during its first epoch); starting it "
+              f"again from epoch 1", file=sys.stderr)
+        return {}, 0
+    try:
+        record = load_checkpoint(path, model, optimizer, shuffle_rng, schedule)
+    except ValueError as error:
+        raise CLIError(f"{error}; start the run again with --out instead of --resume") from None
+    return record["history"], record["epoch"]
 
 
 def finish(model, history, run_dir) -> int:
@@ -188,6 +258,7 @@ def finish(model, history, run_dir) -> int:
             written.append("kernels.png")
     else:
         print(f"(no curves.png, kernels.png: {viz.VIZ_HINT})", file=sys.stderr)
-    print(f"test accuracy {percent(history['val_accuracy'][-1])} after {len(history['loss'])} epochs")
+    if history.get("val_accuracy"):
+        print(f"test accuracy {percent(history['val_accuracy'][-1])} after {len(history['loss'])} epochs")
     print(f"wrote {', '.join(str(run_dir / name) for name in written)}")
     return 0

@@ -28,6 +28,8 @@ TEST_BATCH = "test_batch"
 BATCH_SIZE = 10000
 NUM_CLASSES = 10
 IMAGE_SHAPE = (3, 32, 32)
+MAX_BATCH_BYTES = 40 * 2**20  # one batch pickle is 31 MB
+MAX_ARCHIVE_BYTES = 256 * 2**20  # the whole archive unpacks to 178 MB
 
 # numpy's array-unpickling function: numpy.core.multiarray._reconstruct in numpy 1,
 # numpy._core.multiarray._reconstruct in numpy 2 (pickles name either module).
@@ -83,14 +85,16 @@ def parse_batch(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.size != BATCH_SIZE * 3072:
         raise DatasetFormatError(f"{source}: b'data' must hold {BATCH_SIZE} x 3072 uint8 values")
     try:
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
     except (TypeError, ValueError):
-        raise DatasetFormatError(f"{source}: b'labels' must be a list of integers") from None
+        labels = np.asarray(None)
+    if labels.dtype.kind not in "iu":  # floats would be truncated, huge ints wrap: refuse both
+        raise DatasetFormatError(f"{source}: b'labels' must be a list of integers, got {labels.dtype}")
     if labels.shape != (BATCH_SIZE,):
         raise DatasetFormatError(f"{source}: expected {BATCH_SIZE} labels, found shape {labels.shape}")
     if labels.min() < 0 or labels.max() >= NUM_CLASSES:
         raise DatasetFormatError(f"{source}: labels must be in 0-{NUM_CLASSES - 1}")
-    return pixels.reshape(BATCH_SIZE, 3072), labels
+    return pixels.reshape(BATCH_SIZE, 3072), labels.astype(np.int64)
 
 
 def batches_from_archive(data: bytes, source: str) -> dict[str, bytes]:
@@ -105,6 +109,7 @@ def batches_from_archive(data: bytes, source: str) -> dict[str, bytes]:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
             for member in archive:
+                _check_member_size(member, source)
                 if member.name in wanted and member.isfile():
                     batches[wanted[member.name]] = archive.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
@@ -112,11 +117,31 @@ def batches_from_archive(data: bytes, source: str) -> dict[str, bytes]:
     return batches
 
 
+def _check_member_size(member, source: str) -> None:
+    """Refuse a member larger than a batch, or one that lies past the archive's real size.
+
+    Checked from the tar header, before the member's data is decompressed.
+    """
+    if member.size > MAX_BATCH_BYTES and member.isfile():
+        raise DatasetFormatError(f"{source}: {member.name} is {member.size:,} bytes, larger than "
+                                 f"any CIFAR-10 batch ({MAX_BATCH_BYTES:,} at most)")
+    if member.offset_data + member.size > MAX_ARCHIVE_BYTES:
+        raise DatasetFormatError(f"{source}: the archive unpacks to more than "
+                                 f"{MAX_ARCHIVE_BYTES:,} bytes; it is not cifar-10-python.tar.gz")
+
+
 def batches_from_directory(directory) -> dict[str, bytes]:
     """Read the batch files of an extracted ``cifar-10-batches-py/`` directory (missing ones skipped)."""
     directory = Path(directory)
-    names = (*TRAIN_BATCHES, TEST_BATCH)
-    return {name: (directory / name).read_bytes() for name in names if (directory / name).is_file()}
+    batches = {}
+    for name in (*TRAIN_BATCHES, TEST_BATCH):
+        path = directory / name
+        if path.is_file():
+            if path.stat().st_size > MAX_BATCH_BYTES:
+                raise DatasetFormatError(f"{path}: {path.stat().st_size:,} bytes, larger than any "
+                                         f"CIFAR-10 batch ({MAX_BATCH_BYTES:,} at most)")
+            batches[name] = path.read_bytes()
+    return batches
 
 
 def parse_batches(batches: dict[str, bytes], source: str):

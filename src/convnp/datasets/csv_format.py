@@ -9,12 +9,16 @@ import numpy as np
 
 from .errors import DatasetFormatError
 
+MAX_LABEL = 2**31 - 1  # class labels beyond this are a mistake (and would wrap in int64 casts)
+
 
 def load_csv(path, image_shape, label_column: int = 0):
     """Load a CSV file whose rows are ``label, pixel, pixel, …`` (pixels 0-255).
 
-    An optional header line (any non-numeric cell in the first line) is skipped. Blank lines are
-    ignored. The label may sit in any column; the remaining columns, in order, are the pixels of
+    An optional header line is skipped: a first line in which fewer than half the cells are
+    numbers (``label,pixel1,…``). A first line of numbers with a typo in one cell is data, and
+    its bad cell is reported rather than the row silently dropped. Blank lines are ignored.
+    The label may sit in any column; the remaining columns, in order, are the pixels of
     one image in row-major order of ``image_shape``.
 
     Parameters
@@ -37,10 +41,16 @@ def load_csv(path, image_shape, label_column: int = 0):
         labels that are not non-negative integers, or no data rows.
     """
     path = Path(path)
+    if (not isinstance(image_shape, (tuple, list)) or not image_shape
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_shape)):
+        raise ValueError(f"load_csv: image_shape must be a tuple of positive ints such as "
+                         f"(1, 28, 28), got {image_shape!r}")
     image_shape = tuple(int(size) for size in image_shape)
     columns = 1 + math.prod(image_shape)
-    if not -columns <= label_column < columns:
-        raise ValueError(f"load_csv: label_column {label_column} is outside the {columns} columns")
+    if (not isinstance(label_column, int) or isinstance(label_column, bool)
+            or not -columns <= label_column < columns):
+        raise ValueError(f"load_csv: label_column must be an int index of one of the {columns} "
+                         f"columns, got {label_column!r}")
     numbered = _data_lines(path)
     if not numbered:
         raise DatasetFormatError(f"{path}: no data rows")
@@ -48,8 +58,11 @@ def load_csv(path, image_shape, label_column: int = 0):
     table = _parse_numbers(numbered, path)  # (N, columns)
     labels = table[:, label_column]  # (N,)
     pixels = np.delete(table, label_column % columns, axis=1)  # (N, prod(image_shape))
-    if np.any(labels < 0) or np.any(labels != np.round(labels)):
-        raise DatasetFormatError(f"{path}: labels in column {label_column} must be non-negative integers")
+    bad = np.flatnonzero((labels < 0) | (labels != np.round(labels)) | (labels > MAX_LABEL))
+    if bad.size:
+        raise DatasetFormatError(
+            f"{path}: labels in column {label_column} must be non-negative integers (at most "
+            f"{MAX_LABEL:,}); line {numbered[bad[0]][0]} has {labels[bad[0]]:g}")
     if np.any(pixels < 0) or np.any(pixels > 255):
         raise DatasetFormatError(f"{path}: pixel values must lie in 0-255")
     x = np.divide(pixels, 255, dtype=np.float32).reshape(-1, *image_shape)  # (N, *image_shape)
@@ -63,8 +76,10 @@ def _data_lines(path: Path) -> list[tuple[int, str]]:
     except UnicodeDecodeError as error:
         raise DatasetFormatError(f"{path}: not a text CSV file ({error})") from None
     numbered = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if numbered and not all(_is_number(cell) for cell in numbered[0][1].split(",")):
-        numbered = numbered[1:]  # header
+    if numbered:
+        cells = numbered[0][1].split(",")
+        if 2 * sum(_is_number(cell) for cell in cells) < len(cells):
+            numbered = numbered[1:]  # header: mostly names, not numbers
     return numbered
 
 

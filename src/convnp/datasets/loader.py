@@ -20,6 +20,7 @@ from .errors import ChecksumWarning, DatasetFormatError, DatasetNotFoundError
 from .mnist import idx_file_names, parse_split
 
 ENV_VAR = "CONVNP_DATA"
+MAX_FILE_BYTES = 512 * 2**20  # the largest real file, cifar-10-python.tar.gz, is 163 MiB
 
 
 @dataclass
@@ -196,6 +197,10 @@ def read_and_verify(files: dict[str, Path], source: Source, trusted=frozenset())
             contents[canonical] = None
             differing.append(path)
             continue
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DatasetFormatError(f"{path}: {size:,} bytes, larger than any file of its dataset "
+                                     f"({MAX_FILE_BYTES:,} at most); is it the right file?")
         contents[canonical] = path.read_bytes()
         if canonical in trusted:  # verified while downloading
             continue

@@ -36,8 +36,9 @@ def parse_split(images_data: bytes, labels_data: bytes, sources: tuple[str, str]
     y : ndarray, shape (count,), int64
     """
     images_source, labels_source = sources
-    images = parse_idx(images_data, images_source, ndim=3)  # (N, H, W)
-    labels = parse_idx(labels_data, labels_source, ndim=1)  # (N,)
+    most = 16 + count * image_size[0] * image_size[1]  # the header, then one byte per pixel
+    images = parse_idx(images_data, images_source, ndim=3, max_bytes=most)  # (N, H, W)
+    labels = parse_idx(labels_data, labels_source, ndim=1, max_bytes=8 + count)  # (N,)
     if images.dtype != np.uint8 or images.shape != (count, *image_size):
         raise DatasetFormatError(
             f"{images_source}: expected {count} uint8 images of {image_size[0]}x{image_size[1]}, "

@@ -82,7 +82,15 @@ class Layer:
             With ``strict``, on missing or unexpected keys (all of them are listed).
         ValueError
             On a shape mismatch, naming the key, the expected and the given shape.
+        TypeError
+            On values that are not numbers (strings, objects).
+
+        Every entry is checked and converted before the first is copied: a failure changes
+        nothing.
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict of arrays "
+                            f"(from state_dict()), got {type(state).__name__}")
         targets = {name: p.data for name, p in self.named_parameters().items()}
         targets.update(self.named_buffers())
         missing = sorted(set(targets) - set(state))
@@ -90,14 +98,28 @@ class Layer:
         if strict and (missing or unexpected):
             raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
                            f"unexpected keys {unexpected}")
-        present = [name for name in targets if name in state]
-        for name in present:  # check every shape first, so a bad state changes nothing
-            shape = np.shape(state[name])
-            if shape != targets[name].shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
-                                 f"{shape}, expected {targets[name].shape}")
-        for name in present:
-            targets[name][...] = state[name]
+        staged = {name: self._staged_value(name, state[name], targets[name])
+                  for name in targets if name in state}
+        for name, value in staged.items():  # every entry checked and converted: now copy
+            targets[name][...] = value
+
+    def _staged_value(self, name, value, target) -> np.ndarray:
+        """``value`` converted to ``target``'s dtype after checking its shape and contents.
+
+        Nothing is copied into the model here, so a bad last entry leaves every weight unchanged.
+        """
+        who = f"{type(self).__name__}.load_state_dict"
+        try:
+            array = np.asarray(value)
+        except ValueError:  # e.g. a ragged nested list
+            raise ValueError(f"{who}: {name!r} is not an array of numbers") from None
+        shape = array.shape
+        if shape != target.shape:
+            raise ValueError(f"{who}: {name!r} has shape {shape}, expected {target.shape}")
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"{who}: {name!r} has dtype {array.dtype}, expected numbers "
+                            f"(a {target.dtype} array)")
+        return array.astype(target.dtype, copy=False)
 
     def config(self) -> dict:
         """Constructor arguments as JSON-compatible values (used by ``save``/``load_model``)."""

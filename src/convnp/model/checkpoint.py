@@ -16,6 +16,7 @@ import numpy as np
 
 from .._io import atomic_write
 from .callbacks import Callback
+from .untrusted import UntrustedNpz, parse_record
 
 RECORD_KEY = "__checkpoint__"
 
@@ -50,6 +51,9 @@ def save_checkpoint(path, model, optimizer, epoch: int, rng=None, history=None, 
 def load_checkpoint(path, model, optimizer=None, rng=None, scheduler=None) -> dict:
     """Restore a checkpoint into existing objects; return its record.
 
+    The file is untrusted: each array's declared shape is checked before its data is read
+    (see :mod:`convnp.model.untrusted`).
+
     Returns
     -------
     dict with ``epoch`` (epochs finished), ``history`` and ``rng_state``.
@@ -57,29 +61,62 @@ def load_checkpoint(path, model, optimizer=None, rng=None, scheduler=None) -> di
     Raises
     ------
     FileNotFoundError, ValueError
-        Missing file, or a file that is not a convnp checkpoint or does not fit the model.
+        Missing file, or a file that is not a convnp checkpoint (truncated, corrupt, not an
+        .npz) or does not fit the model and optimizer (the message says which).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
+    arrays, record = _read_checkpoint(path, model)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        record = json.loads(str(arrays.pop(RECORD_KEY)))
-    except (ValueError, KeyError, OSError) as error:
-        raise ValueError(f"{path} is not a readable convnp checkpoint ({error})") from None
-    model.load_state_dict(_section(arrays, "model/"))
-    if optimizer is not None:
-        optimizer.load_state_dict(_section(arrays, "optimizer/"))
-    if scheduler is not None:
-        scheduler.load_state_dict(_section(arrays, "scheduler/"))
+        model.load_state_dict(_section(arrays, "model/"))
+        if optimizer is not None:
+            optimizer.load_state_dict(_section(arrays, "optimizer/"))
+        if scheduler is not None:
+            scheduler.load_state_dict(_section(arrays, "scheduler/"))
+        _restore_generators(record, model, rng)
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as error:
+        raise ValueError(f"{path} does not fit this model and optimizer: "
+                         f"{str(error).strip(chr(34))}") from None
+    return record
+
+
+def _read_checkpoint(path, model) -> tuple[dict, dict]:
+    """The arrays and the JSON record of a checkpoint, every size checked before reading.
+
+    All arrays together may hold at most four times the model's values (weights, buffers and
+    two optimizer moments), so a forged header cannot make this allocate more than that.
+    """
+    refused = f"{path} is not a readable convnp checkpoint"
+    try:
+        with UntrustedNpz(path, "", kind="archive") as archive:
+            if RECORD_KEY not in archive.keys():
+                raise ValueError(f"no '{RECORD_KEY}' record (a model file, not a checkpoint?)")
+            record = parse_record(archive.read_record(RECORD_KEY), "", "checkpoint record")
+            budget = 4 * sum(np.size(value) for value in model.state_dict().values()) + 1024
+            arrays = {}
+            for key in archive.keys():
+                if key != RECORD_KEY:
+                    arrays[key] = archive.read(key, max_elements=budget)
+                    budget -= arrays[key].size
+    except ValueError as error:
+        raise ValueError(f"{refused} ({str(error).lstrip(': ')})") from None
+    history = record.get("history", {})
+    if (not isinstance(record.get("epoch"), int) or record["epoch"] < 0 or not isinstance(history, dict)
+            or not all(isinstance(values, list) and all(isinstance(v, (int, float)) for v in values)
+                       for values in history.values())):
+        raise ValueError(f"{refused} (its record has no valid 'epoch' and 'history')")
+    return arrays, record
+
+
+def _restore_generators(record, model, rng) -> None:
+    """Put the shuffling generator and every layer's generator back in their saved states."""
     if rng is not None and record.get("rng_state") is not None:
         rng.bit_generator.state = record["rng_state"]
     generators = layer_generators(model)
-    for name, state in record.get("layer_rng_states", {}).items():
+    for name, state in (record.get("layer_rng_states") or {}).items():
         if name in generators:
             generators[name].bit_generator.state = state
-    return record
 
 
 def layer_generators(layer, prefix="") -> dict:

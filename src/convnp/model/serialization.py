@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from .. import layers as L
 from .._io import atomic_write
 from ..layers.container import Chain
 from .sequential import Sequential
+from .untrusted import UntrustedNpz, check_architecture, check_metadata, parse_record
 
 FORMAT_VERSION = 1
 META_KEY = "__convnp__"
@@ -68,65 +68,97 @@ def save_model(model, path) -> None:
 def load_model(path):
     """Load a model written by :meth:`Sequential.save`. Never unpickles.
 
+    The file is untrusted: the architecture is checked against the limits of
+    :mod:`convnp.model.untrusted` before any layer is built, and each weight's declared shape
+    and dtype before its data is decompressed (see that module).
+
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
         If the file is not a convnp model (not an .npz, no architecture record, pickled
-        content, missing or mis-shaped weights), with the path and the reason.
+        content, an architecture over the limits, missing, mis-shaped or non-finite weights),
+        with the path and the reason.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_model: no such file: {path}")
-    arrays = _read_npz(path)
-    if META_KEY not in arrays:
-        raise ValueError(f"load_model: {path} has no '{META_KEY}' architecture record; "
-                         f"was it written by Sequential.save?")
-    try:
-        meta = json.loads(str(arrays.pop(META_KEY)))
-        version = meta.get("format")
-    except (ValueError, AttributeError) as error:
-        raise ValueError(f"load_model: {path} has a malformed architecture record ({error})") from None
-    if version != FORMAT_VERSION:
-        raise ValueError(f"load_model: {path} has format {version}, this convnp reads "
-                         f"format {FORMAT_VERSION}")
-    try:
-        model = build(meta.get("architecture"))
-    except (TypeError, KeyError, AttributeError) as error:  # e.g. a config with unknown arguments
-        raise ValueError(f"load_model: {path} has a malformed architecture record ({error})") from None
+    _check_magic(path)
+    who = f"load_model: {path}"
+    with UntrustedNpz(path, who) as archive:
+        if META_KEY not in archive.keys():
+            raise ValueError(f"load_model: {path} has no '{META_KEY}' architecture record; "
+                             f"was it written by Sequential.save?")
+        meta = parse_record(archive.read_record(META_KEY), who)
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"load_model: {path} has format {meta.get('format')!r}, this convnp "
+                             f"reads format {FORMAT_VERSION}")
+        check_architecture(meta.get("architecture"), who)
+        metadata = check_metadata(meta.get("metadata"), who)
+        model = _build_checked(meta["architecture"], who)
+        arrays = read_state(archive, _state_shapes(model), who, skip=(META_KEY,))
     if isinstance(model, Sequential):
-        model.metadata = meta.get("metadata") or {}
+        model.metadata = metadata
     try:
         model.load_state_dict(arrays)
-    except (KeyError, ValueError) as error:
-        raise ValueError(f"load_model: {path}: {error}") from None
+    except (KeyError, ValueError, TypeError) as error:
+        raise ValueError(f"load_model: {path}: {str(error).strip(chr(34))}") from None
+    _check_finite(model, who)
     return model
 
 
-def _read_npz(path) -> dict:
-    """All arrays of the .npz at ``path``, read without unpickling; ValueError for anything else.
+def _build_checked(architecture, who):
+    """:func:`build` with every constructor complaint turned into a ValueError naming the file."""
+    try:
+        return build(architecture)
+    except (TypeError, KeyError, AttributeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{who} has a malformed architecture record ({error})") from None
 
-    The file's first bytes tell an .npz (a zip archive) from a single .npy array, a pickle
-    (protocol 2+ starts with byte 0x80) or something else, so the error says which it is.
+
+def _state_shapes(model) -> dict:
+    """Shape and dtype of every ``state_dict`` entry, without copying the arrays."""
+    targets = {name: p.data for name, p in model.named_parameters().items()}
+    targets.update(model.named_buffers())
+    return {name: (np.shape(value), np.asarray(value).dtype) for name, value in targets.items()}
+
+
+def read_state(archive, expected: dict, who: str, skip=()) -> dict:
+    """Read the members named in ``expected`` ({key: (shape, dtype)}), checking headers first.
+
+    Unknown and missing keys are reported together before any member is decompressed.
     """
+    present = [key for key in archive.keys() if key not in skip]
+    missing = sorted(set(expected) - set(present))
+    unexpected = sorted(set(present) - set(expected))
+    pickled = [key for key in unexpected if archive.holds_objects(key)]
+    if pickled:
+        raise ValueError(archive.pickle_message(pickled[0]))
+    if missing or unexpected:
+        raise ValueError(f"{who}: the weights do not match the architecture: missing keys "
+                         f"{missing[:8]}, unexpected keys {unexpected[:8]}")
+    return {key: archive.read(key, expected[key][0]) for key in present}
+
+
+def _check_finite(model, who) -> None:
+    """Refuse weights holding NaN or infinity: every prediction would be meaningless."""
+    for name, value in model.state_dict().items():
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            count = int(np.count_nonzero(~np.isfinite(value)))
+            raise ValueError(f"{who}: weight {name!r} holds {count} NaN or infinite values; the "
+                             f"model is unusable (was it saved after training diverged?)")
+
+
+def _check_magic(path) -> None:
+    """Tell an .npz (a zip archive) from an .npy array, a pickle or anything else, by its first bytes."""
     with open(path, "rb") as file:
         magic = file.read(6)
     refused = f"load_model: {path} is not a convnp model file"
-    pickled = ("it contains pickled Python objects, which convnp refuses to load because "
-               "unpickling can run arbitrary code")
     if magic.startswith(b"\x93NUMPY"):
         raise ValueError(f"{refused}: it holds a single array (.npy), not a saved model")
     if magic.startswith(b"\x80"):
-        raise ValueError(f"{refused}: {pickled}")
+        raise ValueError(f"{refused}: it contains pickled Python objects, which convnp refuses "
+                         f"to load because unpickling can run arbitrary code")
     if not magic.startswith(b"PK"):
         raise ValueError(f"{refused}: it is not an .npz archive (model files are written by "
                          f"Sequential.save; pickled files are never loaded)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except ValueError as error:
-        reason = pickled if "pickle" in str(error) else error
-        raise ValueError(f"{refused}: {reason}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(f"load_model: {path} is not a readable .npz model file ({error})") from None

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import engines
 from .callbacks import History, call_hook
+from .checks import check_data, check_labels, check_loss, check_optimizer, check_seed
 
 
 class NonFiniteLossError(FloatingPointError, RuntimeError):
@@ -30,20 +31,6 @@ def model_dtype(model) -> np.dtype:
     """The dtype of the model's parameters (float32 if it has none)."""
     params = model.parameters()
     return params[0].dtype if params else np.dtype(np.float32)
-
-
-def check_data(x, y, who: str, need_y: bool = True) -> None:
-    """Clear errors for data ``fit``/``evaluate``/``predict`` cannot use."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{who}: x must be a NumPy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{who}: x has dtype {x.dtype}; convert it to floating point first, "
-                        f"e.g. x.astype(np.float32) / 255 for 8-bit images")
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"{who}: x must have shape (N, ...) with N >= 1, got {x.shape}")
-    if need_y and (not isinstance(y, np.ndarray) or len(y) != len(x)):
-        got = len(y) if hasattr(y, "__len__") else type(y).__name__
-        raise ValueError(f"{who}: x has {len(x)} samples but y has {got}")
 
 
 def _positive(value, name, who):
@@ -78,6 +65,9 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         clip_grad_norm=None, distributed=None) -> History:
     """Train ``model`` with mini-batches; see :meth:`convnp.Sequential.fit`."""
     check_data(x, y, "fit")
+    check_optimizer(model, optimizer, "fit")
+    check_loss(loss, "fit")
+    check_seed(seed, "fit")
     epochs = _positive(epochs, "epochs", "fit")
     if not isinstance(initial_epoch, numbers.Integral) or not 0 <= initial_epoch < epochs:
         raise ValueError(f"fit: initial_epoch must be an int in [0, epochs), got {initial_epoch!r}")
@@ -107,6 +97,9 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         started = time.perf_counter()
         step = (_TrainStep if parallel is None else parallel.train_step)(
             model, loss, optimizer, augment, clip_grad_norm, rng)
+        if epoch == initial_epoch and parallel is None:  # all labels, checked once K (the model's
+            step.label_checks = [(y, "fit"), *([] if validation_data is None else  # outputs) is known
+                                               [(validation_data[1], "fit (validation_data)")])]
         logs = _train_epoch(x, y, order, step, batch_size, callbacks, f"Epoch {epoch + 1}/{epochs}", verbose)
         seconds = time.perf_counter() - started
         if parallel is not None:
@@ -137,6 +130,7 @@ class _TrainStep:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.augment, self.clip_grad_norm, self.rng = augment, clip_grad_norm, rng
         self.dtype = model_dtype(model)
+        self.label_checks = []  # (labels, who): checked against the first output, before any step
 
     def __call__(self, x_batch, y_batch):
         """Train on one batch; return (loss value, correct predictions or None)."""
@@ -144,6 +138,9 @@ class _TrainStep:
         if self.augment is not None:
             x_batch = self.augment(x_batch, self.rng)
         output = self.model.forward(x_batch)
+        for labels, who in self.label_checks:
+            check_labels(output, labels, who)
+        self.label_checks = []
         value = self.loss(output, y_batch)
         if math.isfinite(value):
             self.model.backward(self.loss.backward(), input_grad=False)
@@ -203,6 +200,7 @@ def _train_epoch(x, y, order, step, batch_size, callbacks, title, verbose):
 def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
     """Mean loss (when ``loss`` is given) and accuracy (classification) over ``x``, in eval mode."""
     check_data(x, y, "evaluate")
+    check_loss(loss, "evaluate", required=False)
     batch_size = _positive(batch_size, "batch_size", "evaluate")
     was_training, dtype = model.training, model_dtype(model)
     model.eval()
@@ -210,6 +208,7 @@ def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
         total_loss, total_correct, classification = 0.0, 0, True
         for part in batch_slices(len(x), batch_size):
             output = model.forward(x[part].astype(dtype, copy=False))
+            check_labels(output, y[part], "evaluate")
             if loss is not None:
                 total_loss += loss(output, y[part]) * len(output)
             correct = correct_count(output, y[part])
