@@ -298,3 +298,14 @@ def test_backward_without_input_grad_skips_the_first_layer_and_keeps_parameter_g
     assert model.backward(dy, input_grad=False) is None
     for name, p in model.named_parameters().items():
         np.testing.assert_array_equal(p.grad, full[name])
+
+
+@pytest.mark.parametrize("shape, error, message", [
+    ((1, 60000, 60000), ValueError, r"summary: input_shape \(1, 60000, 60000\) holds 3,600,000,000 values"),
+    ((1, 0, 28), ValueError, r"summary: every size in input_shape must be a positive int, got 0"),
+    ("1x28x28", TypeError, r"summary: input_shape must be a tuple such as \(1, 28, 28\), got '1x28x28'"),
+])
+def test_summary_refuses_a_shape_it_cannot_run_before_allocating(shape, error, message):
+    model = cn.Sequential(cn.Flatten())
+    with pytest.raises(error, match=message):
+        model.summary(shape)

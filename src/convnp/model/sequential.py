@@ -7,9 +7,12 @@ import math
 import numpy as np
 
 from .. import engines
+from .._checks import positive_int
 from ..fast import planner
 from ..layers.container import Chain
 from . import training
+
+MAX_SUMMARY_VALUES = 2**26  # numbers in one sample that summary() will run through the model
 
 
 class Sequential(Chain):
@@ -66,6 +69,13 @@ class Sequential(Chain):
             Shape of one sample without the batch axis, e.g. ``(1, 28, 28)``. A forward pass
             on a zero batch of one sample (in eval mode) finds the output shapes.
         """
+        if not isinstance(input_shape, (tuple, list)):
+            raise TypeError(f"summary: input_shape must be a tuple such as (1, 28, 28), got {input_shape!r}")
+        input_shape = tuple(positive_int(size, "every size in input_shape", "summary")
+                            for size in input_shape)
+        if math.prod(input_shape) > MAX_SUMMARY_VALUES:
+            raise ValueError(f"summary: input_shape {input_shape} holds {math.prod(input_shape):,} values a "
+                             f"sample, more than the {MAX_SUMMARY_VALUES:,} summary will allocate")
         x = np.zeros((1, *input_shape), dtype=training.model_dtype(self))
         rows, was_training = [], self.training
         self.eval()

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import engines
+from .._checks import positive_int
 from .callbacks import History, call_hook
 from .checks import check_data, check_labels, check_loss, check_optimizer, check_seed
 
@@ -31,12 +32,6 @@ def model_dtype(model) -> np.dtype:
     """The dtype of the model's parameters (float32 if it has none)."""
     params = model.parameters()
     return params[0].dtype if params else np.dtype(np.float32)
-
-
-def _positive(value, name, who):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def correct_count(output, y) -> int | None:
@@ -68,10 +63,10 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     check_optimizer(model, optimizer, "fit")
     check_loss(loss, "fit")
     check_seed(seed, "fit")
-    epochs = _positive(epochs, "epochs", "fit")
+    epochs = positive_int(epochs, "epochs", "fit")
     if not isinstance(initial_epoch, numbers.Integral) or not 0 <= initial_epoch < epochs:
         raise ValueError(f"fit: initial_epoch must be an int in [0, epochs), got {initial_epoch!r}")
-    batch_size = _positive(batch_size, "batch_size", "fit")
+    batch_size = positive_int(batch_size, "batch_size", "fit")
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
@@ -201,7 +196,7 @@ def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
     """Mean loss (when ``loss`` is given) and accuracy (classification) over ``x``, in eval mode."""
     check_data(x, y, "evaluate")
     check_loss(loss, "evaluate", required=False)
-    batch_size = _positive(batch_size, "batch_size", "evaluate")
+    batch_size = positive_int(batch_size, "batch_size", "evaluate")
     was_training, dtype = model.training, model_dtype(model)
     model.eval()
     try:
@@ -225,7 +220,7 @@ def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
 def predict(model, x, batch_size=256) -> np.ndarray:
     """Model outputs for every sample of ``x``, computed in eval mode in batches."""
     check_data(x, None, "predict", need_y=False)
-    batch_size = _positive(batch_size, "batch_size", "predict")
+    batch_size = positive_int(batch_size, "batch_size", "predict")
     was_training, dtype = model.training, model_dtype(model)
     model.eval()
     try:
