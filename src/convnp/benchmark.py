@@ -30,13 +30,16 @@ def make_model_and_batch(net, batch_size, image_size=None, seed=0):
     return model, rng.random((batch_size, *shape), dtype=np.float32), rng.integers(0, 10, batch_size)
 
 
+MOMENTUM = 0.9  # both frameworks train with momentum SGD, the zoo recipes' optimizer
+
+
 class ConvnpStep:
-    """One training step (forward, cross-entropy, backward, SGD step) or one inference pass."""
+    """One training step (forward, cross-entropy, backward, momentum SGD step) or one inference pass."""
 
     def __init__(self, model, x, y):
         self.model, self.x, self.y = model, x, y
         self.loss = CrossEntropyLoss()
-        self.optimizer = SGD(model.parameters(), lr=0.01)
+        self.optimizer = SGD(model.parameters(), lr=0.01, momentum=MOMENTUM)
 
     def train(self):
         value = self.loss(self.model.forward(self.x), self.y)
@@ -84,7 +87,7 @@ class TorchStep:
         self.torch, self.twin = torch, twin
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
         self.loss = torch.nn.CrossEntropyLoss()
-        self.optimizer = torch.optim.SGD(twin.parameters(), lr=0.01)
+        self.optimizer = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=MOMENTUM)
 
     def train(self):
         self.optimizer.zero_grad(set_to_none=True)
