@@ -144,9 +144,9 @@ def test_fit_gives_the_pooled_work_arrays_back():
     model = cn.Sequential(cn.Conv2d(1, 8, 5, dtype=np.float64, rng=rng), cn.ReLU(), cn.Flatten(),
                           cn.Linear(8 * 24 * 24, N_CLASSES, dtype=np.float64, rng=rng))
     model.forward(x)
-    assert buffers._pool.entries  # a step's large arrays are kept for the next one
+    assert buffers.current().lent  # a step's large arrays come from the engine's workspace
     _fit(model, x, y, epochs=1, batch_size=64)
-    assert buffers._pool.entries == []
+    assert buffers.current().lent == {} and buffers.current().free_bytes == 0
 
 
 class Log(cn.Callback):
