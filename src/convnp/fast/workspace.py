@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
 
 import numpy as np
 
@@ -45,6 +45,7 @@ class Workspace:
 
     def __init__(self):
         self.free = OrderedDict()  # id(block) -> block, least recently returned first
+        self.free_by_size = defaultdict(list)  # nbytes -> free blocks of that size, most recent last
         self.lent = {}  # id(weak reference to a lent array) -> (the reference, its block)
         self.returned = deque()  # blocks whose arrays are gone, not yet back on the free list
         self.lent_bytes = self.free_bytes = self.peak_lent = 0
@@ -53,15 +54,18 @@ class Workspace:
         """A C-contiguous array over a free block of exactly its size (or a new block)."""
         self._take_back()
         nbytes = math.prod(shape) * dtype.itemsize
-        block = next((b for b in reversed(self.free.values()) if len(b) == nbytes), None)
-        if block is None:
-            block = bytearray(nbytes)
-        else:  # the most recently returned of its size: likeliest still in cache
+        same_size = self.free_by_size.get(nbytes)
+        if same_size:  # the most recently returned of its size: likeliest still in cache
+            block = same_size.pop()
             del self.free[id(block)]
             self.free_bytes -= nbytes
+        else:
+            block = np.empty(nbytes, np.uint8)
         self.lent_bytes += nbytes
         self.peak_lent = max(self.peak_lent, self.lent_bytes)
-        array = np.frombuffer(block, dtype=dtype)  # views of it keep it (and the block) alive
+        # Over a memoryview, not the block itself: then views of this array keep *it* alive (NumPy
+        # makes a view's base the array it came from unless that one's base is an array too).
+        array = np.frombuffer(memoryview(block), dtype=dtype)
         reference = weakref.ref(array, self._returned)
         self.lent[id(reference)] = (reference, block)
         return array.reshape(shape)
@@ -75,17 +79,20 @@ class Workspace:
         """Put returned blocks on the free list; release the oldest free ones beyond the budget."""
         while self.returned:
             block = self.returned.popleft()
-            self.lent_bytes -= len(block)
+            self.lent_bytes -= block.nbytes
             self.free[id(block)] = block
-            self.free_bytes += len(block)
+            self.free_by_size[block.nbytes].append(block)
+            self.free_bytes += block.nbytes
         budget = max(MAX_FREE_BYTES, min(self.peak_lent, MAX_PEAK_BYTES))
         while self.free_bytes > budget:
             _, oldest = self.free.popitem(last=False)
-            self.free_bytes -= len(oldest)
+            self.free_by_size[oldest.nbytes].remove(oldest)
+            self.free_bytes -= oldest.nbytes
 
     def clear(self) -> None:
         """Release every free block and forget the lent ones (they are freed with their arrays)."""
         self.free.clear()
+        self.free_by_size.clear()
         self.lent.clear()  # the references go, so their callbacks never run
         self.returned.clear()
         self.lent_bytes = self.free_bytes = self.peak_lent = 0
