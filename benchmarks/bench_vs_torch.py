@@ -54,7 +54,12 @@ def check_same_step(net):
     BatchNorm amplify float32 rounding, and either framework can be the farther one.
     """
     model, twin, x, y = make_pair(net, 16)
+    _dropout_off(model)
     wide = cn.interop.to_torch(model).double()  # the float64 reference, same weights
+    for module in (twin, wide):  # no random masks: they would differ between the three runs
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Dropout):
+                layer.eval()
     errors = []
     for grads in (_convnp_grads(model, x, y), _torch_grads(twin, x, y)):
         reference = _torch_grads(wide, x.astype(np.float64), y)
@@ -64,6 +69,14 @@ def check_same_step(net):
         raise SystemExit(f"{net}: convnp's float32 gradients are {errors[0]:.2e} from the float64 result, "
                          f"torch's {errors[1]:.2e}")
     return errors
+
+
+def _dropout_off(layer):
+    """Put every Dropout inside ``layer`` in eval mode (the identity)."""
+    if isinstance(layer, cn.Dropout):
+        layer.eval()
+    for child in layer.children().values():
+        _dropout_off(child)
 
 
 def _convnp_grads(model, x, y):

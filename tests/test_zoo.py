@@ -142,3 +142,20 @@ def test_save_load_and_a_few_training_steps(tmp_path):
     loaded = cn.load_model(tmp_path / "resnet.npz")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert int(loaded[1].num_batches_tracked) == 8
+
+
+def test_float32_resnet_gradients_stay_close_to_float64():
+    """BatchNorm sums each channel per image, then over the images in float64: with one float32
+    running sum over all N*H*W values, this ResNet's float32 weight gradients were 2e-2 (relative
+    to the largest) away from the float64 ones, 17x farther than PyTorch's; now about 1e-5."""
+    model = cn.models.build("cifar-resnet20", (3, 32, 32), 10, rng=0)
+    wide = as_float64(model)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, 16)
+    grads = []
+    for net, data in ((model, x), (wide, x.astype(np.float64))):
+        loss = cn.CrossEntropyLoss()
+        loss(net.forward(data), y)
+        net.backward(loss.backward())
+        grads.append(np.concatenate([p.grad.ravel().astype(np.float64) for p in net.parameters()]))
+    assert np.abs(grads[0] - grads[1]).max() <= 1e-3 * np.abs(grads[1]).max()
