@@ -19,6 +19,9 @@ ZEROS_CHUNK = 2**16  # elements per np.maximum call in relu: the zeros stay in c
 def relu(x):
     """``max(x, 0)``.
 
+    Twin of :func:`convnp.functional.relu` (same numbers); faster because the maximum runs against a
+    cached array of zeros (NumPy's SIMD loop) into a reused array.
+
     Against a scalar 0, NumPy's ``maximum`` runs a plain element loop; against an array of
     zeros, its SIMD loop, over twice as fast (docs/performance.md, "ReLU"). So the zeros come
     as one small array, reused for each chunk of ``x``'s memory.
@@ -33,7 +36,7 @@ def relu(x):
 
 def relu_inplace(a):
     """``a[...] = max(a, 0)`` for a C-contiguous ``a``, e.g. a piece of a convolution's output
-    while it is still in cache (a fused Conv2d + ReLU, see ``Sequential``). Returns ``a``."""
+    while it is still in cache (a fused Conv2d + ReLU, see :mod:`.planner`). Returns ``a``."""
     if not a.flags.c_contiguous:  # reshape would copy, and the ReLU would silently go nowhere
         raise ValueError(f"relu_inplace: expected a C-contiguous array, got shape {a.shape} with "
                          f"strides {a.strides}")
@@ -71,6 +74,9 @@ def relu_backward(dy, y):
     """``0 if y <= 0 else dy``, torch's rule (the subgradient at 0 is 0; where ``y <= 0`` even an
     inf or NaN ``dy`` gives 0, and a NaN ``y`` passes ``dy`` on). ``y`` may be relu's input or
     its output: they are positive at the same places.
+
+    Twin of :func:`convnp.functional.relu_backward` (same numbers); faster because it selects with
+    a bit-mask AND instead of ``np.where``, into a reused array.
 
     The select is a bitwise AND of ``dy``'s bits with a mask of all-ones or all-zeros words: the
     speed of a multiply by 0/1 (which would turn inf * 0 into NaN), 8x faster than ``np.where``

@@ -80,6 +80,10 @@ class ConvCache:
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
     """Convolve a batch of images with a bank of filters (and optionally apply a ReLU).
 
+    Twin of :func:`convnp.functional.conv2d_forward` (same numbers); faster because its window
+    matrices come from channels-last memory in cache-sized chunks, by the cheapest route for the
+    layer's shape (bands for small layers), into reused arrays.
+
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
@@ -153,6 +157,10 @@ def _weight_with_bias(weight, bias):
 
 def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     """Gradients of a convolution.
+
+    Twin of :func:`convnp.functional.conv2d_backward` (same numbers); faster because it reuses or
+    rebuilds the window matrix in chunks and takes the cheapest of five routes for ``dx`` (often a
+    correlation of ``dy``, no col2im).
 
     Parameters
     ----------

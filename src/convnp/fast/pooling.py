@@ -56,6 +56,10 @@ class PoolCache:
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, for_backward=True):
     """Maximum over each window.
 
+    Twin of :func:`convnp.functional.max_pool2d_forward` (same numbers); faster because nothing is
+    unfolded: one vectorised pass per kernel offset over strided views (or gathered window
+    elements).
+
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
@@ -93,6 +97,9 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, for_backward=T
 
 def max_pool2d_backward(dy, cache: PoolCache):
     """Route each ``dy`` element to the input element that was its window's maximum.
+
+    Twin of :func:`convnp.functional.max_pool2d_backward` (same numbers); faster because the first
+    maximum is found with passes over contiguous masks, no im2col/col2im.
 
     Offsets are visited in row-major window order and an output position is "claimed" by the
     first offset equal to its maximum, so on ties the first maximum gets the gradient (torch's
@@ -155,6 +162,9 @@ def _as_words(mask):
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """Mean over each window, zero padding included in the count.
 
+    Twin of :func:`convnp.functional.avg_pool2d_forward` (same numbers); faster because it takes one add per
+    kernel offset over strided views of the padded image, no window matrix.
+
     Parameters and returns as :func:`max_pool2d_forward` (the cache has no argmax).
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
@@ -168,7 +178,11 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
 
 
 def avg_pool2d_backward(dy, cache: PoolCache):
-    """Share each ``dy`` element equally among the KH*KW elements of its window."""
+    """Share each ``dy`` element equally among the KH*KW elements of its window.
+
+    Twin of :func:`convnp.functional.avg_pool2d_backward` (same numbers); faster because it takes one
+    strided add per kernel offset, no col2im.
+    """
     kh, kw = cache.kernel
     shared = np.ascontiguousarray(dy.transpose(0, 2, 3, 1)) / (kh * kw)  # (N, OH, OW, C)
     grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)

@@ -49,6 +49,8 @@ def conv_geometry(x_shape, weight_shape, stride, padding, who="conv2d"):
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     """Convolve a batch of images with a bank of filters.
 
+    The engine's twin, with the same numbers: :func:`convnp.fast.conv2d_forward`.
+
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
@@ -75,6 +77,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
 
 def conv2d_backward(dy, cache: ConvCache):
     """Gradients of :func:`conv2d_forward`.
+
+    The engine's twin, with the same numbers: :func:`convnp.fast.conv2d_backward`.
 
     Parameters
     ----------

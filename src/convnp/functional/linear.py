@@ -25,6 +25,8 @@ def linear_forward(x, weight, bias=None):
 def linear_backward(dy, x, weight, has_bias=True):
     """Gradients of :func:`linear_forward`: ``dx = dy @ W``, ``dW = dy.T @ x``, ``db = sum_n dy[n]``.
 
+    The engine's twin, with the same numbers: :func:`convnp.fast.linear_backward`.
+
     Returns
     -------
     dx : ndarray (N, in), dweight : ndarray (out, in), dbias : ndarray (out,) or None

@@ -72,6 +72,8 @@ def _fold(dwindows, cache: PoolCache):
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """Maximum over each window.
 
+    The engine's twin, with the same numbers: :func:`convnp.fast.max_pool2d_forward`.
+
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
@@ -94,6 +96,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
 def max_pool2d_backward(dy, cache: PoolCache):
     """Route each ``dy`` element to the input element that was its window's (first) maximum.
 
+    The engine's twin, with the same numbers: :func:`convnp.fast.max_pool2d_backward`.
+
     Returns
     -------
     dx : ndarray, shape (N, C, H, W); overlapping windows add up.
@@ -107,6 +111,8 @@ def max_pool2d_backward(dy, cache: PoolCache):
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """Mean over each window, zero padding included in the count.
 
+    The engine's twin, with the same numbers: :func:`convnp.fast.avg_pool2d_forward`.
+
     Parameters and returns as :func:`max_pool2d_forward` (the cache has no argmax).
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
@@ -115,7 +121,11 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
 
 
 def avg_pool2d_backward(dy, cache: PoolCache):
-    """Share each ``dy`` element equally among the KH*KW elements of its window."""
+    """Share each ``dy`` element equally among the KH*KW elements of its window.
+
+    The engine's twin, with the same numbers: :func:`convnp.fast.avg_pool2d_backward`.
+
+    """
     size = cache.kernel[0] * cache.kernel[1]
     dy_rows = dy.transpose(0, 2, 3, 1).reshape(-1, cache.x_shape[1])  # (N*OH*OW, C)
     dwindows = np.repeat(dy_rows[..., None] / size, size, axis=2)  # (N*OH*OW, C, KH*KW)
