@@ -32,6 +32,7 @@ from .windows import images_per_chunk
 BLOCKS = range(2, 17)  # outputs per band considered (those that divide the output width)
 COPY_MACS = 32  # multiply-adds that cost as much as copying one number of a window matrix
 RUN_MACS = 128  # ... as starting one run of the band copy (fitted: docs/performance.md, "Band route")
+MIN_GAIN_MACS = 16  # a smaller predicted gain is within the model's error: keep the window matrix
 WHOLE_ROW_DX_MAX_GROWTH = 2.0  # dx in whole-row bands while that costs at most this many times the multiplies
 
 
@@ -44,13 +45,15 @@ def band_block(weight_shape, stride, out_hw) -> int | None:
 
         COPY_MACS * (KW - SPAN/B) - O * (SPAN - KW) - RUN_MACS / (B*C)
 
-    The block with the largest positive gain is used. On the zoo's layers this picks B = 6 for
-    a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x faster, forward + backward), and the window
-    matrix for every 3x3 conv with 32 or more filters (where a band is 10-30% slower); the
-    measurements are in docs/performance.md, "Band route".
+    The block with the largest gain above ``MIN_GAIN_MACS`` is used. On the zoo's layers this
+    picks B = 6 for a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x faster, forward +
+    backward), and the window matrix for every 3x3 conv with 16 or more filters: a band is 10-30%
+    slower with 32 or more, and 28% slower for the ResNets' 16->16 convs at 32x32, whose
+    predicted gain (12 at B = 2) is below the threshold; the measurements are in
+    docs/performance.md, "Band route".
     """
     out_channels, c, _, kw = weight_shape
-    best, best_gain = None, 0.0
+    best, best_gain = None, float(MIN_GAIN_MACS)
     for block in BLOCKS:
         if out_hw[1] % block:
             continue
