@@ -86,6 +86,19 @@ def test_band_block_picks_bands_for_few_filters_only(weight_shape, out_hw, block
     assert band_block(weight_shape, (1, 1), out_hw) == block
 
 
+def test_inference_takes_a_band_that_only_pays_forward():
+    """The ResNets' 16->16 3x3 conv: bands are 26% faster forward, 28% slower forward + backward."""
+    assert band_block((16, 16, 3, 3), (1, 1), (32, 32)) is None
+    assert band_block((16, 16, 3, 3), (1, 1), (32, 32), for_backward=False) == 2
+    model = cn.Sequential(cn.Conv2d(16, 16, 3, padding=1, rng=0))
+    x = np.random.default_rng(0).random((2, 16, 32, 32), dtype=np.float32)
+    for training, block in ((True, None), (False, 2)):
+        model.train(training)
+        plan = cn.fast.planner.plan(model.layers, training)
+        plan.forward(x)
+        assert plan.steps[0][1].cache.block == block
+
+
 @pytest.mark.parametrize("route", CONV_ROUTES)
 @pytest.mark.parametrize("config", [dict(in_channels=2, out_channels=3, kernel_size=3, padding=1),
                                     dict(in_channels=1, out_channels=2, kernel_size=(2, 3), stride=(2, 1)),

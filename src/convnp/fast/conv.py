@@ -77,7 +77,7 @@ class ConvCache:
         return (n, h + self.pads[0] + self.pads[1], w + self.pads[2] + self.pads[3], c)
 
 
-def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for_backward=True):
     """Convolve a batch of images with a bank of filters (and optionally apply a ReLU).
 
     Twin of :func:`convnp.functional.conv2d_forward` (same numbers); faster because its window
@@ -95,6 +95,9 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
         Also take ``max(y, 0)``, on each piece of the output while it is still in cache: the
         same numbers as a separate ReLU, without its pass over the whole output in memory.
 
+    for_backward : bool
+        Whether :func:`conv2d_backward` will follow (training). Only the route depends on it:
+        a band that only pays in the forward pass is taken for inference alone.
     Returns
     -------
     y : ndarray, shape (N, O, OH, OW)
@@ -105,7 +108,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False):
     kernel, stride, pads, (oh, ow) = conv_geometry(x.shape, weight.shape, stride, padding)
     n, c = x.shape[:2]
     cache = ConvCache(x, c < FEW_CHANNELS, None, weight, x.shape, stride, pads, (oh, ow), bias is not None,
-                      block_for(weight.shape, stride, (oh, ow)))
+                      block_for(weight.shape, stride, (oh, ow), for_backward))
     matrix, chunks, separate_bias = _forward_route(cache, bias)
     y_2d = workspace.empty((n * oh * ow, weight.shape[0]), np.result_type(x, weight))  # (N*OH*OW, O)
     out = y_2d.reshape(-1, matrix.shape[0])  # (N*OH*OW, O), or (N*OH*OW/B, B*O) on the band route

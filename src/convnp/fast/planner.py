@@ -53,7 +53,7 @@ def plan(layers, training: bool = True) -> Plan:
         follower = layers[order[k + 1]] if k + 1 < len(order) else None
         if type(layer) is Conv2d:
             fused = follower if type(follower) is ReLU else None
-            steps.append((index, ConvStep(layer, fused)))
+            steps.append((index, ConvStep(layer, fused, training)))
             k += 2 if fused is not None else 1
             continue
         if type(layer) is Linear:
@@ -102,8 +102,8 @@ class ConvStep:
     Twin of ``Conv2d.forward`` then ``ReLU.forward`` (and their backward in reverse).
     """
 
-    def __init__(self, conv, relu=None):
-        self.conv, self.relu = conv, relu
+    def __init__(self, conv, relu=None, training=True):
+        self.conv, self.relu, self.training = conv, relu, training
         self.cache = self.y = None
 
     def forward(self, x):
@@ -111,7 +111,7 @@ class ConvStep:
         conv.check_input(x)
         bias = None if conv.bias is None else conv.bias.data
         self.y, self.cache = conv2d_forward(x, conv.weight.data, bias, conv.stride, conv.padding,
-                                            relu=self.relu is not None)
+                                            relu=self.relu is not None, for_backward=self.training)
         return self.y
 
     def backward(self, dy, need_input_grad=True):
