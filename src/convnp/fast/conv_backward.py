@@ -26,7 +26,7 @@ import numpy as np
 
 from . import workspace
 from .conv_band import band_input_grad
-from .routes import forced_dx_route
+from .routes import forced
 from .windows import column_chunks, crop_to_nchw, offset_slice, scatter_add_windows, window_view
 
 if TYPE_CHECKING:
@@ -106,9 +106,9 @@ def dx_route(cache: ConvCache) -> str:
     forced by :func:`.routes.force_conv_route` wins where it can serve the layer."""
     if cache.block:
         return "band"
-    forced = forced_dx_route()
-    if forced in ("columns", "offsets") or (forced and cache.stride == (1, 1)):
-        return forced
+    forced_route = forced("dx")
+    if forced_route in ("columns", "offsets") or (forced_route and cache.stride == (1, 1)):
+        return forced_route
     n, c, h, w = cache.x_shape
     oh, ow = cache.out_hw
     if c < FEW_CHANNELS:

@@ -84,7 +84,3 @@ def forced(choice: str):
     """The value forced for ``choice`` ('band', 'dx', 'gather' or 'chunk_bytes'), or None."""
     return _forced[choice]
 
-
-def forced_dx_route() -> str | None:
-    """The ``dx`` route forced by :func:`force_conv_route`, or None."""
-    return _forced["dx"]
