@@ -182,5 +182,9 @@ def test_relu_inplace_works_in_place_and_refuses_strided_arrays():
     a = np.array([[-1.0, 2.0], [np.nan, -0.5]])
     assert relu_inplace(a) is a
     np.testing.assert_array_equal(a, [[0.0, 2.0], [np.nan, 0.0]])
-    with pytest.raises(ValueError, match=r"relu_inplace: expected a C-contiguous array, got shape \(2,\)"):
+    channels_last = np.array([[[[-1.0, 3.0]], [[2.0, -4.0]]]]).transpose(0, 3, 1, 2)  # NCHW view of NHWC
+    assert relu_inplace(channels_last) is channels_last
+    np.testing.assert_array_equal(channels_last, [[[[0.0], [2.0]], [[3.0], [0.0]]]])
+    with pytest.raises(ValueError, match=r"relu_inplace: expected an array that is one block of memory, got "
+                                         r"shape \(2,\)"):
         relu_inplace(np.ones((2, 2))[:, 0])

@@ -147,3 +147,101 @@ def test_a_fused_step_checks_its_input_and_gradient_like_the_layers():
     with pytest.raises(ValueError, match=r"backward expected dy of shape \(1, 2, 3, 3\)"):
         model.backward(np.ones((1, 2, 3, 4), np.float32))
     assert y.shape == (1, 2, 3, 3)
+
+
+def _conv_bn_relu(rng, bias, stride, relu=True, gamma_zero=False):
+    conv = cn.Conv2d(3, 4, 3, stride=stride, padding=1, bias=bias, dtype=np.float64, rng=rng)
+    norm = cn.BatchNorm2d(4, dtype=np.float64)
+    norm.weight.data[...] = rng.standard_normal(4)
+    norm.weight.data[0] = 0.0 if gamma_zero else norm.weight.data[0]
+    norm.bias.data[...] = rng.standard_normal(4)
+    norm.running_mean[...] = rng.standard_normal(4)
+    norm.running_var[...] = rng.uniform(0.2, 3, 4)
+    return cn.Sequential(conv, norm, *([cn.ReLU()] if relu else []), cn.Flatten()).eval()
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("gamma_zero", [False, True])
+def test_an_eval_batchnorm_folds_into_the_conv_before_it(bias, stride, relu, gamma_zero):
+    """Conv2d → BatchNorm2d (eval) [→ ReLU] is one step; outputs, dx and every parameter's gradient
+    (the BatchNorm's gamma and beta included) equal the layers run one at a time (float64)."""
+    rng = np.random.default_rng(stride + 2 * bias)
+    model = _conv_bn_relu(rng, bias, stride, relu, gamma_zero)
+    steps = plan(model.layers, training=False).steps
+    assert [type(step).__name__ for _, step in steps] == ["ConvStep", "LayerStep"]
+    assert steps[0][1].norm is model[1] and (steps[0][1].relu is model[2]) == relu
+    x = rng.standard_normal((3, 3, 7, 6))
+    y_fast = model.forward(x)
+    dy = rng.standard_normal(y_fast.shape)
+    dx_fast = model.backward(dy)
+    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
+    y, dx, grads = _given_order(model, x, dy)
+    np.testing.assert_allclose(y_fast, y, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dx_fast, dx, rtol=0, atol=1e-12)
+    assert set(grads) == set(grads_fast) and "1.weight" in grads
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grads_fast[name], grad, rtol=0, atol=1e-10, err_msg=name)
+    assert np.all(model[1].running_mean == model[1].running_mean)  # eval: statistics untouched
+
+
+@pytest.mark.parametrize("layers, why", [
+    (lambda: [cn.Conv2d(3, 4, 3), cn.BatchNorm2d(4)], "training mode: batch statistics"),
+    (lambda: [cn.Conv2d(3, 4, 3), cn.BatchNorm2d(4).eval(), cn.BatchNorm2d(4).eval()], "the first only"),
+    (lambda: [cn.Conv2d(3, 4, 3), cn.BatchNorm2d(4, dtype=np.float64).eval()], "dtypes differ"),
+    (lambda: [cn.Conv2d(3, 4, 3), cn.ReLU(), cn.BatchNorm2d(4).eval()], "not right after the conv"),
+], ids=["train-mode", "two-norms", "dtypes", "after-relu"])
+def test_a_batchnorm_folds_only_when_it_is_an_eval_affine_map_right_after_the_conv(layers, why):
+    layers = layers()
+    conv_step = plan(layers, training=False).steps[0][1]
+    expected = layers[1] if why == "the first only" else None
+    assert conv_step.norm is expected, why
+
+
+def test_a_mismatched_batchnorm_after_a_conv_still_reports_its_own_error():
+    model = cn.Sequential(cn.Conv2d(1, 2, 3), cn.BatchNorm2d(3)).eval()
+    with pytest.raises(ValueError, match=r"layer 1 BatchNorm2d\(3\): expected input of shape \(N, 3, H, W\)"):
+        model.forward(np.ones((1, 1, 5, 5), np.float32))
+
+
+@pytest.mark.parametrize("shortcut", [None, "conv", "chain"])
+@pytest.mark.parametrize("training", [True, False])
+def test_a_residual_block_and_the_relu_after_it_are_one_step(shortcut, training):
+    rng, wide = np.random.default_rng(7), np.float64
+    projection = {None: None, "conv": cn.Conv2d(3, 3, 1, dtype=wide, rng=rng),
+                  "chain": [cn.Conv2d(3, 3, 1, dtype=wide, rng=rng), cn.BatchNorm2d(3, dtype=wide)]}
+    block = cn.Residual(cn.Conv2d(3, 3, 3, padding=1, dtype=wide, rng=rng), cn.BatchNorm2d(3, dtype=wide),
+                        cn.ReLU(), cn.Conv2d(3, 3, 3, padding=1, dtype=wide, rng=rng),
+                        shortcut=projection[shortcut])
+    model = cn.Sequential(block, cn.ReLU(), cn.Flatten()).train(training)
+    steps = plan(model.layers, training).steps
+    assert [type(step).__name__ for _, step in steps] == ["ResidualStep", "LayerStep"]
+    x = rng.standard_normal((2, 3, 5, 4))
+    y_fast = model.forward(x)
+    dy = rng.standard_normal(y_fast.shape)
+    dx_fast = model.backward(dy)
+    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
+    y, dx, grads = _given_order(model, x, dy)
+    np.testing.assert_allclose(y_fast, y, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dx_fast, dx, rtol=0, atol=1e-12)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grads_fast[name], grad, rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_a_residual_step_leaves_the_callers_gradient_alone():
+    """A branch of one Flatten hands back a view of dy: adding the shortcut must not write into it."""
+    model = cn.Sequential(cn.Flatten(), cn.Residual(cn.Flatten()))
+    x = np.arange(6.0).reshape(2, 3)
+    model.forward(x)
+    dy = np.ones((2, 3))
+    np.testing.assert_array_equal(model.backward(dy), 2 * np.ones((2, 3)))
+    np.testing.assert_array_equal(dy, np.ones((2, 3)))
+
+
+def test_an_error_in_a_residual_branch_names_the_block_and_the_layer():
+    model = cn.Sequential(cn.Residual(cn.Conv2d(2, 2, 3, padding=1), cn.BatchNorm2d(3)))
+    expected = r"^layer 0 Residual\(2 layers\): layers\.1 BatchNorm2d\(3\): "
+    for engine in ("fast", "reference"):
+        with cn.engine(engine), pytest.raises(ValueError, match=expected):
+            model.forward(np.ones((1, 2, 4, 4), np.float32))

@@ -26,7 +26,6 @@ from ..functional import (
     im2col,
     leaky_relu,
     leaky_relu_backward,
-    linear_forward,
     log_softmax,
     selu,
     selu_backward,
@@ -42,13 +41,24 @@ from ..functional import (
 from . import workspace
 from .activations import relu, relu_backward, relu_inplace
 from .conv import conv2d_backward, conv2d_forward
-from .linear import linear_backward
+from .linear import linear_backward, linear_forward
+from .normalization import (
+    batch_norm_eval_backward,
+    batch_norm_eval_forward,
+    batch_norm_train_backward,
+    batch_norm_train_forward,
+)
+from .parallel import force_threads, get_num_threads, set_num_threads
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from .routes import force_conv_route, force_pool_route
 
 __all__ = [
     "workspace",
     "avg_pool2d_backward",
+    "batch_norm_eval_backward",
+    "batch_norm_eval_forward",
+    "batch_norm_train_backward",
+    "batch_norm_train_forward",
     "avg_pool2d_forward",
     "col2im",
     "conv2d_backward",
@@ -57,6 +67,8 @@ __all__ = [
     "elu_backward",
     "force_conv_route",
     "force_pool_route",
+    "force_threads",
+    "get_num_threads",
     "im2col",
     "leaky_relu",
     "leaky_relu_backward",
@@ -69,6 +81,7 @@ __all__ = [
     "relu_backward",
     "relu_inplace",
     "selu",
+    "set_num_threads",
     "selu_backward",
     "sigmoid",
     "sigmoid_backward",

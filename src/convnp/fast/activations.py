@@ -35,12 +35,13 @@ def relu(x):
 
 
 def relu_inplace(a):
-    """``a[...] = max(a, 0)`` for a C-contiguous ``a``, e.g. a piece of a convolution's output
-    while it is still in cache (a fused Conv2d + ReLU, see :mod:`.planner`). Returns ``a``."""
-    if not a.flags.c_contiguous:  # reshape would copy, and the ReLU would silently go nowhere
-        raise ValueError(f"relu_inplace: expected a C-contiguous array, got shape {a.shape} with "
-                         f"strides {a.strides}")
-    flat = a.reshape(-1)  # a view: a is C-contiguous
+    """``a[...] = max(a, 0)`` for an array that is one block of memory in some axis order (e.g. a
+    piece of a convolution's output while it is still in cache, or an NCHW view of channels-last
+    memory). Returns ``a``."""
+    flat = _memory_order_flat(a)
+    if flat is None:  # reshape would copy, and the ReLU would silently go nowhere
+        raise ValueError(f"relu_inplace: expected an array that is one block of memory, got shape "
+                         f"{a.shape} with strides {a.strides}")
     _maximum_with_zeros(flat, flat)
     return a
 

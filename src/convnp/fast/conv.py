@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..functional.conv import conv_geometry
-from . import workspace
+from . import parallel, workspace
 from .activations import relu_inplace
 from .conv_backward import FEW_CHANNELS, backward_full_correlation, dx_route, input_grad, weight_rows
 from .conv_band import band_chunks, band_weight_grad, band_weights, block_for
@@ -70,6 +70,7 @@ class ConvCache:
     out_hw: tuple
     has_bias: bool
     block: int | None = None  # outputs per band on the band route (:mod:`.conv_band`), else None
+    parts: list | None = None  # (images, ConvCache) per part of the batch when the parts ran on threads
 
     @property
     def padded_shape(self):  # channels-last (N, Hp, Wp, C)
@@ -107,10 +108,28 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
     """
     kernel, stride, pads, (oh, ow) = conv_geometry(x.shape, weight.shape, stride, padding)
     n, c = x.shape[:2]
-    cache = ConvCache(x, c < FEW_CHANNELS, None, weight, x.shape, stride, pads, (oh, ow), bias is not None,
-                      block_for(weight.shape, stride, (oh, ow), for_backward))
+    out_channels = weight.shape[0]
+    cache = _cache_for(x, weight, stride, pads, (oh, ow), bias, for_backward)
+    y_2d = workspace.empty((n * oh * ow, out_channels), np.result_type(x, weight))  # (N*OH*OW, O)
+    parts = parallel.image_parts(n, oh * ow * weight[0].size * out_channels, parallel.PART_MIN_MACS)
+    if len(parts) == 1:
+        _forward_into(y_2d, cache, bias, relu)
+    else:  # each part: its images' rows of y, its own cache (docs/performance.md, "Threads")
+        cache.parts = [(part, _cache_for(x[part], weight, stride, pads, (oh, ow), bias, for_backward))
+                       for part in parts]
+        parallel.run_parts(lambda k: _forward_into(y_2d[parts[k].start * oh * ow:parts[k].stop * oh * ow],
+                                                   cache.parts[k][1], bias, relu), list(range(len(parts))))
+    return y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2), cache  # (N, O, OH, OW) view
+
+
+def _cache_for(x, weight, stride, pads, out_hw, bias, for_backward) -> ConvCache:
+    return ConvCache(x, x.shape[1] < FEW_CHANNELS, None, weight, x.shape, stride, pads, out_hw,
+                     bias is not None, block_for(weight.shape, stride, out_hw, for_backward))
+
+
+def _forward_into(y_2d, cache: ConvCache, bias, relu):
+    """Write the convolution of ``cache.source`` into ``y_2d`` (N*OH*OW, O), piece by piece."""
     matrix, chunks, separate_bias = _forward_route(cache, bias)
-    y_2d = workspace.empty((n * oh * ow, weight.shape[0]), np.result_type(x, weight))  # (N*OH*OW, O)
     out = y_2d.reshape(-1, matrix.shape[0])  # (N*OH*OW, O), or (N*OH*OW/B, B*O) on the band route
     built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
     for rows, lhs in chunks:  # (rows, K) pieces of the window (or band) matrix
@@ -120,10 +139,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
         if relu:
             relu_inplace(out[rows])
         built += 1
-    y = y_2d.reshape(n, oh, ow, weight.shape[0]).transpose(0, 3, 1, 2)  # (N, O, OH, OW) view
     if built == 1 and dx_route(cache) != "full-correlation":  # small: kept, backward needs no rebuild
         cache.columns = lhs
-    return y, cache
 
 
 def _forward_route(cache: ConvCache, bias):
@@ -180,6 +197,32 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     dweight : ndarray (O, C, KH, KW)
     dbias : ndarray (O,) or None
     """
+    if cache.parts is None:
+        dx, dweight, dbias = _backward_part(dy, cache, need_input_grad)
+        return dx, np.ascontiguousarray(dweight), dbias
+    n, c, h, w = cache.x_shape
+    dx_nhwc = workspace.empty((n, h, w, c), np.result_type(dy, cache.weight)) if need_input_grad else None
+
+    def part_backward(k):  # its images' dx into dx_nhwc; its share of dW and db
+        images, part_cache = cache.parts[k]
+        dx_part, dweight, dbias = _backward_part(dy[images], part_cache, need_input_grad)
+        if need_input_grad:
+            dx_nhwc[images] = dx_part.transpose(0, 2, 3, 1)
+        return dweight, dbias
+
+    grads = parallel.run_parts(part_backward, list(range(len(cache.parts))))
+    dweight = np.array(grads[0][0], order="C")  # the parts' sums, added in part order
+    dbias = None if grads[0][1] is None else grads[0][1].copy()
+    for part_dweight, part_dbias in grads[1:]:
+        dweight += part_dweight
+        if dbias is not None:
+            dbias += part_dbias
+    dx = None if dx_nhwc is None else dx_nhwc.transpose(0, 3, 1, 2)  # (N, C, H, W) view
+    return dx, dweight, dbias
+
+
+def _backward_part(dy, cache: ConvCache, need_input_grad: bool):
+    """:func:`conv2d_backward` of one part of the batch (or all of it): ``dx, dweight, dbias``."""
     out_channels = cache.weight.shape[0]
     dy_2d = dy.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # (N*OH*OW, O), free if channels-last
     dx = None
@@ -198,7 +241,7 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
         dweight, dbias = _weight_grads(dmatrix, dy_2d, cache)
     if need_input_grad and dx is None:
         dx = input_grad(dy_2d, cache)
-    return dx, np.ascontiguousarray(dweight), dbias
+    return dx, dweight, dbias
 
 
 def _weight_grads(dmatrix, dy_2d, cache: ConvCache):

@@ -2,7 +2,7 @@
 
 A plan is the model's layers as a list of steps, each with ``forward(x)`` and
 ``backward(dy, need_input_grad)``. Most steps are a layer itself. Three rewrites give the same
-numbers with less work:
+numbers (up to float rounding where said) with less work:
 
 * **Pool before ReLU.** A ReLU directly followed by a MaxPool2d runs after the pool. ReLU is
   monotone, so ``max(relu(a), relu(b)) == relu(max(a, b))`` exactly (NaN included), and the
@@ -10,6 +10,12 @@ numbers with less work:
   positive, and nothing otherwise. After the pool the ReLU touches 1/(KH*KW) of the numbers.
 * **Conv2d + ReLU.** A Conv2d that runs directly before a ReLU applies it to each piece of its
   output while that piece is still in cache: one pass over the activation in memory less.
+* **BatchNorm folded into a convolution** in evaluation mode: a BatchNorm2d (in eval mode)
+  right after a Conv2d is an affine map per channel, so it becomes the convolution's weights and
+  bias (:class:`.steps.ConvStep`): no pass of its own, and a ReLU after it fuses as above.
+  The same numbers up to rounding: ``(W*x + b) * s + t`` is computed as ``(W*s)*x + (b*s + t)``.
+* **Residual blocks** run their branch and shortcut as plans of their own, and the ReLU after
+  the block in the pass that adds them (:class:`.steps.ResidualStep`).
 * **No dx for the first layer** when the caller says nobody needs it (``fit`` trains with
   ``Sequential.backward(dy, input_grad=False)``): a first Conv2d or Linear skips that product.
 
@@ -22,14 +28,15 @@ docs/performance.md, "Plan: fusion and reordering".
 
 from __future__ import annotations
 
-import numpy as np
+from contextlib import nullcontext
 
-from ..layers import Conv2d, Linear, MaxPool2d, ReLU
+from ..layers import BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Residual
 from ..layers.container import call_labelled
-from .activations import relu_backward
-from .conv import conv2d_backward, conv2d_forward
-from .linear import linear_backward
-from .pooling import max_pool2d_backward, max_pool2d_forward
+from . import parallel
+from .steps import ConvStep, LayerStep, LinearStep, MaxPoolStep, ResidualStep
+
+__all__ = ["ConvStep", "LayerStep", "LinearStep", "MaxPoolStep", "Plan", "ResidualStep", "execution_order",
+           "plan"]
 
 
 def execution_order(layers) -> list[int]:
@@ -43,133 +50,73 @@ def execution_order(layers) -> list[int]:
     return order
 
 
-def plan(layers, training: bool = True) -> Plan:
-    """The steps that run ``layers`` (a list, or a model's ``.layers``) on the fast engine."""
+def plan(layers, training: bool = True, prefix: str = "layer ") -> Plan:
+    """The steps that run ``layers`` (a list, or a model's ``.layers``) on the fast engine.
+
+    ``prefix`` goes before a layer's index in the error of a layer that fails ("layer 3 ...").
+    """
     layers = list(getattr(layers, "layers", layers))
     order = execution_order(layers)
     steps, k = [], 0
     while k < len(order):
         index, layer = order[k], layers[order[k]]
-        follower = layers[order[k + 1]] if k + 1 < len(order) else None
+        following = [layers[i] for i in order[k + 1:k + 3]]
+        taken = 1
         if type(layer) is Conv2d:
-            fused = follower if type(follower) is ReLU else None
-            steps.append((index, ConvStep(layer, fused, training)))
-            k += 2 if fused is not None else 1
-            continue
-        if type(layer) is Linear:
+            norm = following[0] if following and _folds(layer, following[0]) else None
+            after = following[1:] if norm is not None else following
+            relu = after[0] if after and type(after[0]) is ReLU else None
+            steps.append((index, ConvStep(layer, relu, training, norm)))
+            taken += (norm is not None) + (relu is not None)
+        elif type(layer) is Residual:
+            relu = following[0] if following and type(following[0]) is ReLU else None
+            steps.append((index, _residual_step(layer, relu, training)))
+            taken += relu is not None
+        elif type(layer) is Linear:
             steps.append((index, LinearStep(layer)))
         elif type(layer) is MaxPool2d:
             steps.append((index, MaxPoolStep(layer, training)))
         else:
             steps.append((index, LayerStep(layer)))
-        k += 1
-    return Plan(steps)
+        k += taken
+    return Plan(steps, prefix)
+
+
+def _folds(conv, norm) -> bool:
+    """Whether ``norm`` (the layer after ``conv``) folds into it: a BatchNorm2d in evaluation mode
+    that fits the convolution's output (else it runs as itself and reports any mismatch)."""
+    return (type(norm) is BatchNorm2d and not norm.training and norm.num_features == conv.out_channels
+            and norm.weight.dtype == conv.weight.dtype)
+
+
+def _residual_step(residual, relu, training) -> ResidualStep:
+    shortcut = residual.shortcut
+    if shortcut is not None:
+        shortcut = plan(getattr(shortcut, "layers", [shortcut]), training)
+    return ResidualStep(residual, relu, plan(residual.layers, training, f"{residual!r}: layers."), shortcut)
 
 
 class Plan:
     """Steps run in order; ``steps`` is a list of ``(layer index, step)``."""
 
-    def __init__(self, steps):
-        self.steps = steps
+    def __init__(self, steps, prefix: str = "layer "):
+        self.steps, self.prefix = steps, prefix
+        self.threaded = False  # whether the last forward pass split work over the engine's threads
 
     def forward(self, x):
-        for index, step in self.steps:
-            x = call_labelled(step.forward, x, f"layer {index} ")
+        splits = parallel.split_count()
+        with self._blas():  # the layers split their products over the threads themselves
+            for index, step in self.steps:
+                x = call_labelled(step.forward, x, f"{self.prefix}{index} ")
+        self.threaded = parallel.split_count() > splits
         return x
 
     def backward(self, dy, input_grad: bool = True):
-        for position in range(len(self.steps) - 1, -1, -1):
-            dy = self.steps[position][1].backward(dy, input_grad or position > 0)
+        with self._blas():
+            for position in range(len(self.steps) - 1, -1, -1):
+                dy = self.steps[position][1].backward(dy, input_grad or position > 0)
         return dy if input_grad else None
 
-
-class LayerStep:
-    """A layer run as it is (its forward calls the engine's functions)."""
-
-    def __init__(self, layer):
-        self.layer = layer
-
-    def forward(self, x):
-        return self.layer.forward(x)
-
-    def backward(self, dy, need_input_grad=True):
-        return self.layer.backward(dy)
-
-
-class ConvStep:
-    """A Conv2d, and the ReLU after it when there is one (applied piece by piece, in cache).
-
-    Twin of ``Conv2d.forward`` then ``ReLU.forward`` (and their backward in reverse).
-    """
-
-    def __init__(self, conv, relu=None, training=True):
-        self.conv, self.relu, self.training = conv, relu, training
-        self.cache = self.y = None
-
-    def forward(self, x):
-        conv = self.conv
-        conv.check_input(x)
-        bias = None if conv.bias is None else conv.bias.data
-        self.y, self.cache = conv2d_forward(x, conv.weight.data, bias, conv.stride, conv.padding,
-                                            relu=self.relu is not None, for_backward=self.training)
-        return self.y
-
-    def backward(self, dy, need_input_grad=True):
-        conv = self.conv
-        if self.cache is None:
-            raise RuntimeError(f"{conv!r}: backward() called before forward(); run forward first")
-        conv._check_grad(dy, self.y.shape)
-        if self.relu is not None:
-            dy = relu_backward(dy, self.y)  # the ReLU's output says where it let dy through
-        dx, dweight, dbias = conv2d_backward(dy, self.cache, need_input_grad)
-        np.copyto(conv.weight.grad, dweight)
-        if conv.bias is not None:
-            np.copyto(conv.bias.grad, dbias)
-        return dx
-
-
-class LinearStep:
-    """A Linear whose backward writes ``dW`` straight into the weight's gradient and skips
-    ``dx`` when nobody needs it. Twin of ``Linear.forward`` / ``Linear.backward``."""
-
-    def __init__(self, layer):
-        self.layer, self.x = layer, None
-
-    def forward(self, x):
-        y = self.layer.forward(x)  # checks x
-        self.x = x
-        return y
-
-    def backward(self, dy, need_input_grad=True):
-        layer = self.layer
-        if self.x is None:
-            raise RuntimeError(f"{layer!r}: backward() called before forward(); run forward first")
-        layer._check_grad(dy, (self.x.shape[0], layer.out_features))
-        dx, _, dbias = linear_backward(dy, self.x, layer.weight.data, layer.bias is not None,
-                                       need_input_grad, dweight_out=layer.weight.grad)
-        if layer.bias is not None:
-            np.copyto(layer.bias.grad, dbias)
-        return dx
-
-
-class MaxPoolStep:
-    """A MaxPool2d that keeps its gathered windows for backward only when training.
-    Twin of ``MaxPool2d.forward`` / ``MaxPool2d.backward``."""
-
-    def __init__(self, layer, training):
-        self.layer, self.training = layer, training
-        self.cache = self.y_shape = None
-
-    def forward(self, x):
-        layer = self.layer
-        layer.check_input(x)
-        y, self.cache = max_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding,
-                                           for_backward=self.training)
-        self.y_shape = y.shape
-        return y
-
-    def backward(self, dy, need_input_grad=True):
-        if self.cache is None:
-            raise RuntimeError(f"{self.layer!r}: backward() called before forward(); run forward first")
-        self.layer._check_grad(dy, self.y_shape)
-        return max_pool2d_backward(dy, self.cache)
+    def _blas(self):
+        """BLAS held on one thread while the layers split their work (:mod:`.parallel`)."""
+        return parallel.single_threaded_blas() if self.threaded else nullcontext()

@@ -36,6 +36,13 @@ from .conv import (
 )
 from .im2col import col2im, col2im_naive, im2col, im2col_naive, pad2d
 from .linear import linear_backward, linear_forward
+from .normalization import (
+    batch_norm_eval_backward,
+    batch_norm_eval_forward,
+    batch_norm_naive,
+    batch_norm_train_backward,
+    batch_norm_train_forward,
+)
 from .pooling import (
     PoolCache,
     avg_pool2d_backward,
@@ -47,6 +54,11 @@ from .pooling import (
 )
 
 __all__ = [
+    "batch_norm_eval_backward",
+    "batch_norm_eval_forward",
+    "batch_norm_naive",
+    "batch_norm_train_backward",
+    "batch_norm_train_forward",
     "ConvCache",
     "PoolCache",
     "avg_pool2d_backward",

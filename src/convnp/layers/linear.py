@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from .. import functional as F
 from .._checks import positive_int
 from ..engines import ops
 from ..init import as_generator, bias_uniform, check_float_dtype, kaiming_uniform
@@ -51,7 +50,7 @@ class Linear(Layer):
                              f"add a Flatten() layer before it")
         self._check_input(x, 2, layout, 1, self.in_features, self.weight.dtype)
         self._cache = x
-        return F.linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
+        return ops().linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
 
     def backward(self, dy):
         x = self._saved()

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .._checks import positive_int
-from ..functional import normalization as N
+from ..engines import get_engine, ops
 from ..init import check_float_dtype
 from ..parameter import Parameter
 from .base import Layer
@@ -70,18 +70,19 @@ class _BatchNorm(Layer):
     def forward(self, x):
         self._check(x)
         weight, bias = self.weight.data, self.bias.data
+        engine = get_engine()  # backward runs the same engine's twin
         if not self.training:
-            y, cache = N.batch_norm_eval_forward(x, weight, bias, self.running_mean,
-                                                 self.running_var, self.eps)
-            self._cache = (False, cache, y.shape)
+            y, cache = ops(engine).batch_norm_eval_forward(x, weight, bias, self.running_mean,
+                                                           self.running_var, self.eps)
+            self._cache = (engine, False, cache, y.shape)
             return y
         count = x.size // self.num_features  # values per channel
         if count <= 1:
             raise ValueError(f"{self!r}: expected more than 1 value per channel when training, got "
                              f"input of shape {x.shape}; use a larger batch or call eval()")
-        y, cache, mean, var = N.batch_norm_train_forward(x, weight, bias, self.eps)
+        y, cache, mean, var = ops(engine).batch_norm_train_forward(x, weight, bias, self.eps)
         self._update_running_stats(mean, var * (count / (count - 1)))
-        self._cache = (True, cache, y.shape)
+        self._cache = (engine, True, cache, y.shape)
         return y
 
     def _update_running_stats(self, mean, unbiased_var):
@@ -92,9 +93,10 @@ class _BatchNorm(Layer):
         self.running_var[...] = (1 - factor) * self.running_var + factor * unbiased_var
 
     def backward(self, dy):
-        training, cache, y_shape = self._saved()
+        engine, training, cache, y_shape = self._saved()
         self._check_grad(dy, y_shape)
-        backward = N.batch_norm_train_backward if training else N.batch_norm_eval_backward
+        functions = ops(engine)
+        backward = functions.batch_norm_train_backward if training else functions.batch_norm_eval_backward
         dx, dweight, dbias = backward(dy, cache, self.weight.data)
         np.copyto(self.weight.grad, dweight)
         np.copyto(self.bias.grad, dbias)

@@ -45,7 +45,9 @@ class Sequential(Chain):
         if engines.get_engine() != "fast":
             self._plan = None
             return super().forward(x)
-        self._plan = planner.plan(self.layers, self.training)
+        previous, self._plan = self._plan, planner.plan(self.layers, self.training)
+        if previous is not None:  # whether the last step split its work (then BLAS stays on one thread)
+            self._plan.threaded = previous.threaded
         return self._plan.forward(x)
 
     def backward(self, dy, *, input_grad=True):

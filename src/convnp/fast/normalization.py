@@ -1,0 +1,212 @@
+"""Batch normalisation, tuned: twins of :mod:`convnp.functional.normalization` (same numbers).
+
+The textbook makes six passes over the whole activation in the forward pass (mean, centre,
+variance, scale, weight, bias) and five in the backward pass, each over an NCHW view of the
+convolution's channels-last memory, where a per-channel vector broadcasts across strided
+loops. Here the same formulas run
+
+* on the memory as it lies: rows of C channels (channels-last) or of L pixels (NCHW), so the
+  per-channel vector broadcasts along contiguous memory;
+* in blocks of about ``BLOCK_BYTES`` that stay in cache while every pass of a phase visits them,
+  so a phase reads the activation from memory once: forward ``sums | centre + squares | scale +
+  shift``, backward ``sums | dx``;
+* on the engine's threads, a run of blocks each (:mod:`.parallel`). Each block's sums are
+  float32 over a few thousand numbers per channel, added over the blocks in float64 — the
+  textbook's rule with blocks for images — and in block order, so threads change nothing.
+
+The forward pass keeps the centred input ``x - mean`` instead of ``x_hat`` for backward (one
+multiply less per element): ``sum(dy * x_hat) = inv_std * sum(dy * (x - mean))``, and::
+
+    dx = k * dy + a * (x - mean) + c,   k = weight * inv_std,
+    a = -k * inv_std * dweight / m,     c = -k * dbias / m.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import workspace
+from .parallel import image_parts, run_parts
+
+ROW_NUMBERS = 4096  # channels-last rows are tiled to at most this many numbers (see _Layout)
+BLOCK_BYTES = 256 * 2**10  # a block: this many bytes of the activation, at least one row
+PART_MIN_BYTES = 2 * 2**20  # a run of blocks on its own thread has at least this many bytes
+
+
+class _Layout:
+    """How an (N, C, ...) activation is walked: rows, blocks of rows, per-channel vectors.
+
+    NCHW memory: (N, C, L), blocks of whole images, a (C,) vector as (C, 1). Channels-last
+    memory (or (N, C)): the (N*L, C) matrix as (N*L/R, R*C), R pixels per row and vectors tiled
+    R times — NumPy's loop over a row of R*C numbers runs at memory speed, over a row of 16
+    channels at about half of it (docs/performance.md, "BatchNorm").
+    """
+
+    def __init__(self, a, channels_last: bool):
+        n, c = a.shape[:2]
+        self.shape, self.channels, self.channels_last = a.shape, c, channels_last
+        if channels_last:
+            pixels = a.size // c  # N*L
+            self.repeat = next(r for r in range(max(1, ROW_NUMBERS // c), 0, -1) if pixels % r == 0)
+            self.rows_shape = (pixels // self.repeat, self.repeat * c)
+            self.ones = np.ones(self.rows_shape[0], a.dtype)
+        else:
+            self.repeat, self.rows_shape = 1, (n, c, a.size // max(1, n * c))
+        row_bytes = a.itemsize * (a.size // max(1, self.rows_shape[0]))
+        step = max(1, BLOCK_BYTES // max(1, row_bytes))
+        rows = self.rows_shape[0]
+        self.blocks = [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
+        self.block_bytes = step * row_bytes
+
+    def rows(self, a):
+        """``a`` (this layout's shape and memory order) as rows: a view."""
+        return (np.moveaxis(a, 1, -1) if self.channels_last else a).reshape(self.rows_shape)
+
+    def vector(self, values):
+        """A (C,) vector shaped to broadcast against a block of rows."""
+        return np.tile(values, self.repeat) if self.channels_last else values[:, None]
+
+    def sums(self, block, rows, other=None):
+        """Per-channel sums of ``rows[block]`` (or of its products with ``other[block]``): (C,)."""
+        if not self.channels_last:
+            return (np.einsum("ncl->c", rows[block]) if other is None else
+                    np.einsum("ncl,ncl->c", rows[block], other[block]))
+        tiled = (self.ones[:block.stop - block.start] @ rows[block] if other is None else  # a gemv
+                 np.einsum("rk,rk->k", rows[block], other[block]))  # (R*C,)
+        return tiled.reshape(self.repeat, self.channels).sum(axis=0)
+
+    def each_block(self, function):
+        """``function(block)`` for every block, runs of blocks on the engine's threads."""
+        runs = image_parts(len(self.blocks), self.block_bytes, PART_MIN_BYTES)
+        run_parts(lambda run: [function(block) for block in self.blocks[run]], runs)
+
+    def total(self, function, dtype):
+        """Sum over the blocks of ``function(block)`` (a (C,) or (k, C) float32 sum per block),
+        in float64 and block order, then cast to ``dtype``."""
+        per_block = [None] * len(self.blocks)
+        index = {block.start: k for k, block in enumerate(self.blocks)}
+
+        def one(block):
+            per_block[index[block.start]] = function(block)
+
+        self.each_block(one)
+        return np.sum(per_block, axis=0, dtype=np.float64).astype(dtype)
+
+
+def _layout_of(a, channels_last=None):
+    """``(_Layout, a)``: ``a`` read in its own memory order (or in ``channels_last``'s), copied
+    into that order first when its memory is in neither."""
+    if channels_last is None:
+        channels_last = a.ndim == 2 or (np.moveaxis(a, 1, -1).flags.c_contiguous and not a.flags.c_contiguous)
+    if not channels_last or a.ndim == 2:
+        a = np.ascontiguousarray(a)
+    elif not np.moveaxis(a, 1, -1).flags.c_contiguous:
+        a = np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)  # a channels-last copy
+    return _Layout(a, channels_last), a
+
+
+def batch_norm_train_forward(x, weight, bias, eps):
+    """Normalise ``x`` with its own per-channel statistics.
+
+    Twin of :func:`convnp.functional.batch_norm_train_forward` (same numbers); faster because it
+    reads the activation from memory three times instead of six, in cached blocks, along its
+    memory, on the engine's threads. Returns ``y, cache, mean, var`` (cache: ``(x - mean, inv_std)``).
+    """
+    layout, x = _layout_of(x)
+    count = x.size // x.shape[1]  # m, values per channel
+    x_rows = layout.rows(x)
+    mean = layout.total(lambda b: layout.sums(b, x_rows), x.dtype) / count
+    centred = workspace.empty_like(x)
+    centred_rows, tiled_mean = layout.rows(centred), layout.vector(mean)
+
+    def centre(b):  # x - mean, and the sums of its squares while the block is in cache
+        np.subtract(x_rows[b], tiled_mean, out=centred_rows[b])
+        return layout.sums(b, centred_rows, centred_rows)
+
+    var = layout.total(centre, x.dtype) / count
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)  # (C,)
+    scale, shift = layout.vector(weight * inv_std), layout.vector(bias)
+    y = workspace.empty_like(x)
+    y_rows = layout.rows(y)
+
+    def normalise(b):
+        np.multiply(centred_rows[b], scale, out=y_rows[b])
+        y_rows[b] += shift
+
+    layout.each_block(normalise)
+    return y, (centred, inv_std), mean, var
+
+
+def batch_norm_train_backward(dy, cache, weight):
+    """Gradients of :func:`batch_norm_train_forward`: ``dx, dweight, dbias``.
+
+    Twin of :func:`convnp.functional.batch_norm_train_backward` (same numbers); faster for the
+    same reasons: two reads of ``dy`` from memory (sums, then ``dx``), in cached blocks, on threads.
+    """
+    centred, inv_std = cache
+    layout, centred = _layout_of(centred)
+    _, dy = _layout_of(dy, layout.channels_last)  # dy in the centred input's memory order
+    count = dy.size // dy.shape[1]
+    dy_rows, centred_rows = layout.rows(dy), layout.rows(centred)
+    sums = layout.total(lambda b: np.stack([layout.sums(b, dy_rows), layout.sums(b, dy_rows, centred_rows)]),
+                        np.float64)
+    dbias = sums[0].astype(dy.dtype)
+    dweight = (sums[1] * inv_std).astype(dy.dtype)
+    k = weight * inv_std
+    a = layout.vector(-k * inv_std * dweight / count)
+    c, k = layout.vector(-k * dbias / count), layout.vector(k)
+    dx = workspace.empty_like(centred, dy.dtype)
+    dx_rows = layout.rows(dx)
+
+    def input_grad(b):
+        out = dx_rows[b]
+        np.multiply(dy_rows[b], k, out=out)
+        out += centred_rows[b] * a  # a block-sized temporary, in cache
+        out += c
+
+    layout.each_block(input_grad)
+    return dx, dweight, dbias
+
+
+def batch_norm_eval_forward(x, weight, bias, running_mean, running_var, eps):
+    """``y = x * scale + shift`` per channel, with fixed statistics (evaluation mode).
+
+    Twin of :func:`convnp.functional.batch_norm_eval_forward` (same numbers); faster because its
+    two passes run per cached block, along memory, on the engine's threads.
+    Returns ``y, cache`` (cache: ``(x, mean, inv_std)``, as the textbook's).
+    """
+    layout, x = _layout_of(x)
+    mean = running_mean.astype(x.dtype, copy=False)
+    inv_std = (1.0 / np.sqrt(running_var + eps)).astype(x.dtype, copy=False)  # (C,)
+    scale = weight * inv_std
+    shift, scale = layout.vector(bias - mean * scale), layout.vector(scale)
+    x_rows, y = layout.rows(x), workspace.empty_like(x)
+    y_rows = layout.rows(y)
+
+    def affine(b):
+        np.multiply(x_rows[b], scale, out=y_rows[b])
+        y_rows[b] += shift
+
+    layout.each_block(affine)
+    return y, (x, mean, inv_std)
+
+
+def batch_norm_eval_backward(dy, cache, weight):
+    """Gradients of :func:`batch_norm_eval_forward`: ``dx = dy * weight * inv_std``, ``dbias =
+    sum(dy)``, ``dweight = inv_std * (sum(dy * x) - mean * dbias)``.
+    Twin of :func:`convnp.functional.batch_norm_eval_backward` (same numbers)."""
+    x, mean, inv_std = cache
+    layout, x = _layout_of(x)
+    _, dy = _layout_of(dy, layout.channels_last)
+    x_rows, dy_rows = layout.rows(x), layout.rows(dy)
+    dx = workspace.empty_like(x, dy.dtype)
+    dx_rows, k = layout.rows(dx), layout.vector(weight * inv_std)
+
+    def block(b):
+        np.multiply(dy_rows[b], k, out=dx_rows[b])
+        return np.stack([layout.sums(b, dy_rows), layout.sums(b, dy_rows, x_rows)])
+
+    sums = layout.total(block, dy.dtype)
+    dbias = sums[0]
+    dweight = inv_std * (sums[1] - mean * dbias)
+    return dx, dweight, dbias
