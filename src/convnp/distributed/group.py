@@ -6,7 +6,11 @@ a plain ``import convnp`` never starts MPI.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from ..fast import parallel
 
 NEVER_SENT = 7_023  # a message tag nobody sends: see MPIGroup.fail_together
 INSTALL_HINT = ("distributed='mpi' needs mpi4py and an MPI library: pip install 'convnp[mpi]' "
@@ -47,6 +51,20 @@ class MPIGroup:
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.is_root = self.rank == 0
+        self._share_cores()
+
+    def _share_cores(self) -> None:
+        """Ranks on one machine share its cores: each runs the engine's layers on its share of
+        them (``convnp.fast.set_num_threads``), unless ``CONVNP_NUM_THREADS`` says otherwise."""
+        if os.environ.get(parallel.ENV_VAR):
+            return
+        try:
+            from mpi4py import MPI
+
+            on_this_machine = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+        except Exception:  # another kind of communicator: assume every rank is here
+            on_this_machine = self.size
+        parallel.set_num_threads(max(1, parallel.available_cores() // on_this_machine))
 
     def share(self, value):
         """Rank 0's ``value`` on every rank (a pickled broadcast: for small or one-off objects)."""

@@ -112,7 +112,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
     cache = _cache_for(x, weight, stride, pads, (oh, ow), bias, for_backward)
     y_2d = workspace.empty((n * oh * ow, out_channels), np.result_type(x, weight))  # (N*OH*OW, O)
     parts = parallel.image_parts(n, oh * ow * weight[0].size * out_channels, parallel.PART_MIN_MACS)
-    if len(parts) == 1:
+    if len(parts) == 1 or cache.block:  # a band GEMM is narrow: split, it lost 10-20% (seed002)
         _forward_into(y_2d, cache, bias, relu)
     else:  # each part: its images' rows of y, its own cache (docs/performance.md, "Threads")
         cache.parts = [(part, _cache_for(x[part], weight, stride, pads, (oh, ow), bias, for_backward))

@@ -34,7 +34,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 ENV_VAR = "CONVNP_NUM_THREADS"
-PART_MIN_MACS = 20e6  # products (and convolutions) are split when each part gets at least this many
+PART_MIN_MACS = 30e6  # products (and convolutions) are split when each part gets at least this many
 _blas_depth = [0]  # nesting of single_threaded_blas blocks
 _splits = [0]  # run_parts calls that ran more than one part, so far
 
@@ -44,7 +44,8 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _cores() -> int:
+def available_cores() -> int:
+    """The number of cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -60,7 +61,7 @@ def _checked(count, who: str) -> int:
 def _from_environment() -> int:
     text = os.environ.get(ENV_VAR)
     if not text:
-        return _cores()
+        return available_cores()
     try:
         return _checked(int(text), f"${ENV_VAR}")
     except ValueError:
