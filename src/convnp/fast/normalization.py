@@ -29,7 +29,7 @@ from . import workspace
 from .parallel import image_parts, run_parts
 
 ROW_NUMBERS = 4096  # channels-last rows are tiled to at most this many numbers (see _Layout)
-BLOCK_BYTES = 256 * 2**10  # a block: this many bytes of the activation, at least one row
+BLOCK_BYTES = 512 * 2**10  # a block: this many bytes of the activation, at least one row
 PART_MIN_BYTES = 2 * 2**20  # a run of blocks on its own thread has at least this many bytes
 
 
@@ -67,13 +67,15 @@ class _Layout:
         return np.tile(values, self.repeat) if self.channels_last else values[:, None]
 
     def sums(self, block, rows, other=None):
-        """Per-channel sums of ``rows[block]`` (or of its products with ``other[block]``): (C,)."""
+        """Sums of ``rows[block]`` (or of its products with ``other[block]``) down the rows:
+        (C,) for NCHW memory, (R*C,) — one sum per tiled channel — for channels-last memory;
+        :meth:`total` adds the R copies of a channel."""
         if not self.channels_last:
             return (np.einsum("ncl->c", rows[block]) if other is None else
                     np.einsum("ncl,ncl->c", rows[block], other[block]))
-        tiled = (self.ones[:block.stop - block.start] @ rows[block] if other is None else  # a gemv
-                 np.einsum("rk,rk->k", rows[block], other[block]))  # (R*C,)
-        return tiled.reshape(self.repeat, self.channels).sum(axis=0)
+        if other is None:
+            return self.ones[:block.stop - block.start] @ rows[block]  # a matrix-vector product
+        return np.einsum("rk,rk->k", rows[block], other[block])
 
     def each_block(self, function):
         """``function(block)`` for every block, runs of blocks on the engine's threads."""
@@ -81,8 +83,9 @@ class _Layout:
         run_parts(lambda run: [function(block) for block in self.blocks[run]], runs)
 
     def total(self, function, dtype):
-        """Sum over the blocks of ``function(block)`` (a (C,) or (k, C) float32 sum per block),
-        in float64 and block order, then cast to ``dtype``."""
+        """Per-channel totals of ``function(block)``'s float32 sums (:meth:`sums`, or a stack of
+        them): added over the blocks (in block order) and the tiled copies in float64, then
+        cast to ``dtype``."""
         per_block = [None] * len(self.blocks)
         index = {block.start: k for k, block in enumerate(self.blocks)}
 
@@ -90,7 +93,9 @@ class _Layout:
             per_block[index[block.start]] = function(block)
 
         self.each_block(one)
-        return np.sum(per_block, axis=0, dtype=np.float64).astype(dtype)
+        totals = np.sum(per_block, axis=0, dtype=np.float64)  # (..., R*C) or (..., C)
+        totals = totals.reshape(*totals.shape[:-1], self.repeat, self.channels).sum(axis=-2)
+        return totals.astype(dtype)
 
 
 def _layout_of(a, channels_last=None):
