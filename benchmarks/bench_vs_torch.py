@@ -16,6 +16,7 @@ cancels most of the noise of a shared machine. float32 throughout.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import platform
 import subprocess
@@ -122,46 +123,83 @@ def peak_memory_mb(framework, net, batch_size):
 
 
 def profile(net, batch_size, steps=20):
-    """Print where one convnp training step's time goes, per step of the engine's plan (a layer,
-    or a Conv2d with the ReLU it applies), forward and backward."""
+    """Print where one training step's time goes: convnp per kind of plan step (a Conv2d with
+    what it fuses, a BatchNorm2d, a residual block's add + ReLU, ...; time inside nested steps
+    counts for them, not their block), and PyTorch per operator, both per step."""
     from convnp.fast import planner
 
-    model, _, x, y = make_pair(net, batch_size)
+    model, twin, x, y = make_pair(net, batch_size)
     step = ConvnpStep(model, x, y)
-    times = {i: [0.0, 0.0] for i in range(len(model))}
+    times = collections.defaultdict(lambda: [0.0, 0.0, 0])  # kind -> forward s, backward s, calls
+    inner = []  # time spent in nested steps, per open step
     make_plan = planner.plan
 
-    def timed_plan(layers, training=True):
-        plan = make_plan(layers, training)
-        for layer_index, plan_step in plan.steps:
-            for phase, name in enumerate(("forward", "backward")):
-                original = getattr(plan_step, name)
+    def timed(original, kind, phase):
+        def wrapped(*args):
+            inner.append(0.0)
+            start = time.perf_counter()
+            result = original(*args)
+            spent = time.perf_counter() - start
+            times[kind][phase] += spent - inner.pop()
+            times[kind][2] += phase == 0
+            if inner:
+                inner[-1] += spent
+            return result
+        return wrapped
 
-                def wrapped(*args, original=original, slot=(layer_index, phase)):
-                    start = time.perf_counter()
-                    result = original(*args)
-                    times[slot[0]][slot[1]] += time.perf_counter() - start
-                    return result
-
-                setattr(plan_step, name, wrapped)
+    def timed_plan(*args, **kwargs):
+        plan = make_plan(*args, **kwargs)
+        for _, plan_step in plan.steps:
+            kind = _step_kind(plan_step)
+            plan_step.forward = timed(plan_step.forward, kind, 0)
+            plan_step.backward = timed(plan_step.backward, kind, 1)
         return plan
 
     planner.plan = timed_plan
     try:
         step.train()
-        times = {i: [0.0, 0.0] for i in range(len(model))}
+        times.clear()
         start = time.perf_counter()
         for _ in range(steps):
             step.train()
         total = (time.perf_counter() - start) / steps * 1e3
     finally:
         planner.plan = make_plan
-    print(f"\nprofile: {net}, batch {batch_size}, one training step = {total:.2f} ms")
-    print(f"{'layer (a fused ReLU counts with its conv)':<44}{'forward ms':>12}{'backward ms':>13}")
-    for i, layer in enumerate(model.layers):
-        print(f"{i:>2} {layer!r:<41}{times[i][0] / steps * 1e3:>12.2f}{times[i][1] / steps * 1e3:>13.2f}")
-    layers_ms = sum(f + b for f, b in times.values()) / steps * 1e3
-    print(f"{'loss + optimizer step + overhead':<44}{total - layers_ms:>12.2f}")
+    print(f"\nprofile: {net}, batch {batch_size}, one training step = {total:.2f} ms (convnp)")
+    print(f"{'plan step (per step of training)':<52}{'calls':>6}{'forward ms':>12}{'backward ms':>13}")
+    for kind, (forward, backward, calls) in sorted(times.items(), key=lambda item: -sum(item[1][:2])):
+        print(f"{kind:<52}{calls // steps:>6}{forward / steps * 1e3:>12.2f}{backward / steps * 1e3:>13.2f}")
+    layers_ms = sum(f + b for f, b, _ in times.values()) / steps * 1e3
+    print(f"{'loss + optimizer step + overhead':<58}{total - layers_ms:>12.2f}")
+    _torch_profile(twin, x, y, steps)
+
+
+def _step_kind(plan_step) -> str:
+    """A plan step as a row of the profile: the layer, and what the step fuses with it."""
+    layer = getattr(plan_step, "conv", None) or getattr(plan_step, "layer", None)
+    if layer is None:
+        return "Residual add" + (" + ReLU" if plan_step.relu is not None else "")
+    text = repr(layer)
+    if getattr(plan_step, "norm", None) is not None:
+        text += " + BatchNorm2d"
+    return text + (" + ReLU" if getattr(plan_step, "relu", None) is not None else "")
+
+
+def _torch_profile(twin, x, y, steps):
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch_step = TorchStep(twin, x, y)
+    torch_step.train()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as result:
+        start = time.perf_counter()
+        for _ in range(steps):
+            torch_step.train()
+        total = (time.perf_counter() - start) / steps * 1e3
+    print(f"PyTorch, the same step = {total:.2f} ms under its profiler; its operators (self time):")
+    rows = sorted(result.key_averages(), key=lambda row: -row.self_cpu_time_total)[:8]
+    for row in rows:
+        print(f"  {row.key:<50}{row.count // steps:>6}{row.self_cpu_time_total / steps / 1e3:>12.2f} ms")
 
 
 def machine_line():

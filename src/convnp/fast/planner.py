@@ -23,7 +23,7 @@ Convolutions, linear and max-pool layers run as engine steps that call :mod:`con
 directly (with the options above, and max-pool keeping its windows only when training); the
 layers' own ``forward``/``backward`` stay as plain as the textbook. Under the reference engine
 no plan is made: ``Sequential`` runs its plain loop. What each rewrite saves:
-docs/performance.md, "Plan: fusion and reordering".
+docs/performance.md, "Plan: fusion and reordering" and "Folding and residual blocks".
 """
 
 from __future__ import annotations

@@ -98,9 +98,13 @@ class Workspace:
         self.lent_bytes = self.free_bytes = self.peak_lent = 0
 
 
+_every = weakref.WeakSet()  # the workspaces of all threads (the engine's worker threads included)
+
+
 class _PerThread(threading.local):
     def __init__(self):
         self.workspace = Workspace()
+        _every.add(self.workspace)
 
 
 _local = _PerThread()
@@ -146,5 +150,7 @@ def empty_like(x: np.ndarray, dtype=None) -> np.ndarray:
 
 
 def clear() -> None:
-    """Release every block this thread's workspace keeps (arrays still in use keep theirs)."""
-    current().clear()
+    """Release every block the workspaces keep — this thread's and those of the engine's worker
+    threads (:mod:`.parallel`), which are idle between calls — (arrays in use keep theirs)."""
+    for each in list(_every):
+        each.clear()
