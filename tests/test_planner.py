@@ -149,6 +149,22 @@ def test_a_fused_step_checks_its_input_and_gradient_like_the_layers():
     assert y.shape == (1, 2, 3, 3)
 
 
+def _assert_plan_matches_layers(model, x, rng):
+    """The model's plan and its layers run one at a time: equal outputs, dx and parameter
+    gradients (float64, up to rounding). Returns the gradients."""
+    y_fast = model.forward(x)
+    dy = rng.standard_normal(y_fast.shape)
+    dx_fast = model.backward(dy)
+    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
+    y, dx, grads = _given_order(model, x, dy)
+    np.testing.assert_allclose(y_fast, y, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dx_fast, dx, rtol=0, atol=1e-12)
+    assert set(grads) == set(grads_fast)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grads_fast[name], grad, rtol=0, atol=1e-10, err_msg=name)
+    return grads
+
+
 def _conv_bn_relu(rng, bias, stride, relu=True, gamma_zero=False):
     conv = cn.Conv2d(3, 4, 3, stride=stride, padding=1, bias=bias, dtype=np.float64, rng=rng)
     norm = cn.BatchNorm2d(4, dtype=np.float64)
@@ -172,17 +188,8 @@ def test_an_eval_batchnorm_folds_into_the_conv_before_it(bias, stride, relu, gam
     steps = plan(model.layers, training=False).steps
     assert [type(step).__name__ for _, step in steps] == ["ConvStep", "LayerStep"]
     assert steps[0][1].norm is model[1] and (steps[0][1].relu is model[2]) == relu
-    x = rng.standard_normal((3, 3, 7, 6))
-    y_fast = model.forward(x)
-    dy = rng.standard_normal(y_fast.shape)
-    dx_fast = model.backward(dy)
-    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
-    y, dx, grads = _given_order(model, x, dy)
-    np.testing.assert_allclose(y_fast, y, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(dx_fast, dx, rtol=0, atol=1e-12)
-    assert set(grads) == set(grads_fast) and "1.weight" in grads
-    for name, grad in grads.items():
-        np.testing.assert_allclose(grads_fast[name], grad, rtol=0, atol=1e-10, err_msg=name)
+    grads = _assert_plan_matches_layers(model, rng.standard_normal((3, 3, 7, 6)), rng)
+    assert "1.weight" in grads
     assert np.all(model[1].running_mean == model[1].running_mean)  # eval: statistics untouched
 
 
@@ -217,16 +224,7 @@ def test_a_residual_block_and_the_relu_after_it_are_one_step(shortcut, training)
     model = cn.Sequential(block, cn.ReLU(), cn.Flatten()).train(training)
     steps = plan(model.layers, training).steps
     assert [type(step).__name__ for _, step in steps] == ["ResidualStep", "LayerStep"]
-    x = rng.standard_normal((2, 3, 5, 4))
-    y_fast = model.forward(x)
-    dy = rng.standard_normal(y_fast.shape)
-    dx_fast = model.backward(dy)
-    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
-    y, dx, grads = _given_order(model, x, dy)
-    np.testing.assert_allclose(y_fast, y, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(dx_fast, dx, rtol=0, atol=1e-12)
-    for name, grad in grads.items():
-        np.testing.assert_allclose(grads_fast[name], grad, rtol=0, atol=1e-10, err_msg=name)
+    _assert_plan_matches_layers(model, rng.standard_normal((2, 3, 5, 4)), rng)
 
 
 def test_a_residual_step_leaves_the_callers_gradient_alone():
