@@ -73,16 +73,35 @@ def test_free_blocks_kept_are_bounded(monkeypatch):
     assert buffers.current().free_bytes <= 5 * 2**20, buffers.current().free_bytes
 
 
-def test_each_thread_has_its_own_workspace():
-    mine = buffers.empty(BIG, np.float32)
-    theirs = []
-    thread = threading.Thread(target=lambda: theirs.append(len(buffers.current().lent)))
-    thread.start()
-    thread.join()
-    assert theirs == [0] and len(buffers.current().lent) == 1 and mine.size
+def test_threads_share_the_workspace_but_never_a_block():
+    """Two threads lending and dropping arrays at once: every live array has a block of its own,
+    and a block freed by one thread serves the other."""
+    buffers.clear()
+    live, errors = [], []
+    barrier = threading.Barrier(2, timeout=10)
+
+    def churn(seed):
+        barrier.wait()
+        for step in range(200):
+            a = buffers.empty((256 + step % 3, 1024), np.float32)  # ~1 MB, three sizes
+            a.fill(seed)
+            live.append(a)
+            if len(live) > 6:
+                live.pop(0)
+            if not np.all(a == seed):  # another thread wrote into this block
+                errors.append(step)
+
+    threads = [threading.Thread(target=churn, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert not any(np.shares_memory(a, b) for k, a in enumerate(live) for b in live[k + 1:])
+    assert buffers.current().peak_lent < 40 * 2**20  # blocks went round, not 400 new ones
 
 
-def test_an_array_that_dies_in_another_thread_comes_back_to_its_own_workspace():
+def test_an_array_that_dies_in_another_thread_comes_back_to_the_workspace():
     a = buffers.empty(BIG, np.float32)
     first, box = address(a), [a]
     del a

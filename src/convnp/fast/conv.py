@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..functional.conv import conv_geometry
-from . import parallel, workspace
+from . import parallel, windows, workspace
 from .activations import relu_inplace
 from .conv_backward import FEW_CHANNELS, backward_full_correlation, dx_route, input_grad, weight_rows
 from .conv_band import band_chunks, band_weight_grad, band_weights, block_for
@@ -119,6 +119,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
                        for part in parts]
         parallel.run_parts(lambda k: _forward_into(y_2d[parts[k].start * oh * ow:parts[k].stop * oh * ow],
                                                    cache.parts[k][1], bias, relu), list(range(len(parts))))
+        kept = [part_cache.columns for _, part_cache in cache.parts if part_cache.columns is not None]
+        if sum(columns.nbytes for columns in kept) > windows.KEEP_COLUMNS_BYTES:  # the serial rule's memory
+            for _, part_cache in cache.parts:
+                part_cache.columns = None
     return y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2), cache  # (N, O, OH, OW) view
 
 

@@ -47,7 +47,7 @@ class ConvStep:
 
     def __init__(self, conv, relu=None, training=True, norm=None):
         self.conv, self.relu, self.training, self.norm = conv, relu, training, norm
-        self.cache = self.y = self.folding = None
+        self.cache = self.y = self.y_shape = self.folding = None
 
     def forward(self, x):
         conv = self.conv
@@ -55,9 +55,11 @@ class ConvStep:
         weight, bias = conv.weight.data, None if conv.bias is None else conv.bias.data
         if self.norm is not None:
             weight, bias = self._folded(weight, bias)
-        self.y, self.cache = conv2d_forward(x, weight, bias, conv.stride, conv.padding,
-                                            relu=self.relu is not None, for_backward=self.training)
-        return self.y
+        y, self.cache = conv2d_forward(x, weight, bias, conv.stride, conv.padding,
+                                       relu=self.relu is not None, for_backward=self.training)
+        self.y_shape = y.shape
+        self.y = y if self.relu is not None else None  # kept only where the ReLU's backward needs it
+        return y
 
     def _folded(self, weight, bias):
         """The folded convolution's (weight, bias); keeps (scale, inv_std, mean) for backward."""
@@ -73,7 +75,7 @@ class ConvStep:
         conv = self.conv
         if self.cache is None:
             raise RuntimeError(f"{conv!r}: backward() called before forward(); run forward first")
-        conv._check_grad(dy, self.y.shape)
+        conv._check_grad(dy, self.y_shape)
         if self.relu is not None:
             dy = relu_backward(dy, self.y)  # the ReLU's output says where it let dy through
         dx, dweight, dbias = conv2d_backward(dy, self.cache, need_input_grad)
@@ -107,21 +109,23 @@ class ResidualStep:
 
     def __init__(self, residual, relu, branch, shortcut):
         self.residual, self.relu, self.branch, self.shortcut = residual, relu, branch, shortcut
-        self.y = None
+        self.y = self.y_shape = None
 
     def forward(self, x):
         out = self.branch.forward(x)
         skip = x if self.shortcut is None else self.shortcut.forward(x)
         self.residual.check_shapes(x, out, skip)
-        self.y = np.add(out, skip, out=workspace.empty_like(out))  # out's memory layout
+        y = np.add(out, skip, out=workspace.empty_like(out))  # out's memory layout
         if self.relu is not None:
-            relu_inplace(self.y)
-        return self.y
+            relu_inplace(y)
+        self.y_shape = y.shape
+        self.y = y if self.relu is not None else None  # kept only where the ReLU's backward needs it
+        return y
 
     def backward(self, dy, need_input_grad=True):
-        if self.y is None:
+        if self.y_shape is None:
             raise RuntimeError(f"{self.residual!r}: backward() called before forward(); run forward first")
-        self.residual._check_grad(dy, self.y.shape)
+        self.residual._check_grad(dy, self.y_shape)
         if self.relu is not None:
             dy = relu_backward(dy, self.y)
         dx = self.branch.backward(dy, True)

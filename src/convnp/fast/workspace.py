@@ -17,8 +17,11 @@ Bounds: arrays smaller than ``MIN_BYTES`` come from ``np.empty`` (NumPy and mall
 well). Of blocks nobody uses, the workspace keeps at most ``MAX_FREE_BYTES`` or, when more, as
 many bytes as it has seen lent out at once, up to ``MAX_PEAK_BYTES``: a step that needs 200 MB
 at its peak gets them back next step (docs/performance.md, "Workspace (allocator)"). Older ones
-are released, and :func:`clear` releases them all. Each thread has its own workspace, so two
-threads never share a block.
+are released, and :func:`clear` releases them all. One workspace serves every thread (the
+engine's worker threads, :mod:`.parallel`, take their parts' arrays from it too): a lock guards
+its free list, so a block is lent to one array at a time, and a block freed by one thread
+serves the next request of any — separate workspaces per thread kept each thread's peak,
+1.2–1.4× the memory (docs/performance.md, "Threads").
 """
 
 from __future__ import annotations
@@ -36,14 +39,16 @@ MAX_PEAK_BYTES = 512 * 2**20  # ... but never more than this, however large a st
 
 
 class Workspace:
-    """Blocks of memory lent out as arrays and taken back when the array is gone (one per thread).
+    """Blocks of memory lent out as arrays and taken back when the array is gone.
 
-    Only the owning thread touches the free list. The weak references' callbacks, which run
-    wherever and whenever an array dies (even inside a garbage collection started by another
-    allocation), only move its block to ``returned``: atomic steps, no lock to deadlock on.
+    ``lock`` guards the free list and the counts. The weak references' callbacks, which run
+    wherever and whenever an array dies (even inside a garbage collection started by an
+    allocation made while the lock is held), take no lock: they only move the block to
+    ``returned``, atomic steps, so they cannot deadlock.
     """
 
     def __init__(self):
+        self.lock = threading.Lock()
         self.free = OrderedDict()  # id(block) -> block, least recently returned first
         self.free_by_size = defaultdict(list)  # nbytes -> free blocks of that size, most recent last
         self.lent = {}  # id(weak reference to a lent array) -> (the reference, its block)
@@ -52,6 +57,10 @@ class Workspace:
 
     def lend(self, shape, dtype) -> np.ndarray:
         """A C-contiguous array over a free block of exactly its size (or a new block)."""
+        with self.lock:
+            return self._lend(shape, dtype)
+
+    def _lend(self, shape, dtype) -> np.ndarray:
         self._take_back()
         nbytes = math.prod(shape) * dtype.itemsize
         same_size = self.free_by_size.get(nbytes)
@@ -91,6 +100,10 @@ class Workspace:
 
     def clear(self) -> None:
         """Release every free block and forget the lent ones (they are freed with their arrays)."""
+        with self.lock:
+            self._clear()
+
+    def _clear(self) -> None:
         self.free.clear()
         self.free_by_size.clear()
         self.lent.clear()  # the references go, so their callbacks never run
@@ -98,21 +111,12 @@ class Workspace:
         self.lent_bytes = self.free_bytes = self.peak_lent = 0
 
 
-_every = weakref.WeakSet()  # the workspaces of all threads (the engine's worker threads included)
-
-
-class _PerThread(threading.local):
-    def __init__(self):
-        self.workspace = Workspace()
-        _every.add(self.workspace)
-
-
-_local = _PerThread()
+_shared = Workspace()
 
 
 def current() -> Workspace:
-    """This thread's workspace."""
-    return _local.workspace
+    """The workspace (one for every thread)."""
+    return _shared
 
 
 def empty(shape, dtype) -> np.ndarray:
@@ -150,7 +154,5 @@ def empty_like(x: np.ndarray, dtype=None) -> np.ndarray:
 
 
 def clear() -> None:
-    """Release every block the workspaces keep — this thread's and those of the engine's worker
-    threads (:mod:`.parallel`), which are idle between calls — (arrays in use keep theirs)."""
-    for each in list(_every):
-        each.clear()
+    """Release every block the workspace keeps (arrays still in use keep theirs)."""
+    _shared.clear()
