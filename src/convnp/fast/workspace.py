@@ -20,8 +20,8 @@ at its peak gets them back next step (docs/performance.md, "Workspace (allocator
 are released, and :func:`clear` releases them all. One workspace serves every thread (the
 engine's worker threads, :mod:`.parallel`, take their parts' arrays from it too): a lock guards
 its free list, so a block is lent to one array at a time, and a block freed by one thread
-serves the next request of any — separate workspaces per thread kept each thread's peak,
-1.2–1.4× the memory (docs/performance.md, "Threads").
+serves the next request of any (one workspace per thread kept free blocks the other thread
+could have used; docs/performance.md, "Threads").
 """
 
 from __future__ import annotations
