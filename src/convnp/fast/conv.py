@@ -38,6 +38,9 @@ built whole and kept for ``dW``; beyond that it is built in chunks of images of 
 reads it — and backward builds it again the same
 way. The cache holds the *unpadded* input, which the previous layer keeps alive anyway.
 
+A large batch runs in parts of whole images on the engine's threads (:mod:`.parallel`), each
+part by the routes above with a cache of its own; backward adds the parts' ``dW`` in order.
+
 The textbook's :func:`convnp.functional.im2col` gives the (c, kh, kw) row layout; the routes
 can be forced for tests with :func:`convnp.fast.force_conv_route`.
 """
@@ -83,7 +86,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
 
     Twin of :func:`convnp.functional.conv2d_forward` (same numbers); faster because its window
     matrices come from channels-last memory in cache-sized chunks, by the cheapest route for the
-    layer's shape (bands for small layers), into reused arrays.
+    layer's shape (bands for small layers), into reused arrays, a large batch split over the
+    engine's threads (:mod:`.parallel`).
 
     Parameters
     ----------
@@ -114,16 +118,23 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
     parts = parallel.image_parts(n, oh * ow * weight[0].size * out_channels, parallel.PART_MIN_MACS)
     if len(parts) == 1 or cache.block:  # a band GEMM is narrow: split, it lost 10-20% (seed002)
         _forward_into(y_2d, cache, bias, relu)
-    else:  # each part: its images' rows of y, its own cache (docs/performance.md, "Threads")
-        cache.parts = [(part, _cache_for(x[part], weight, stride, pads, (oh, ow), bias, for_backward))
-                       for part in parts]
-        parallel.run_parts(lambda k: _forward_into(y_2d[parts[k].start * oh * ow:parts[k].stop * oh * ow],
-                                                   cache.parts[k][1], bias, relu), list(range(len(parts))))
-        kept = [part_cache.columns for _, part_cache in cache.parts if part_cache.columns is not None]
-        if sum(columns.nbytes for columns in kept) > windows.KEEP_COLUMNS_BYTES:  # the serial rule's memory
-            for _, part_cache in cache.parts:
-                part_cache.columns = None
+    else:
+        _forward_in_parts(y_2d, cache, parts, bias, relu, for_backward)
     return y_2d.reshape(n, oh, ow, out_channels).transpose(0, 3, 1, 2), cache  # (N, O, OH, OW) view
+
+
+def _forward_in_parts(y_2d, cache: ConvCache, parts, bias, relu, for_backward):
+    """The forward pass on the engine's threads: each part of the images writes its rows of
+    ``y_2d`` and keeps a cache of its own in ``cache.parts`` (docs/performance.md, "Threads")."""
+    x, pixels = cache.source, cache.out_hw[0] * cache.out_hw[1]
+    cache.parts = [(part, _cache_for(x[part], cache.weight, cache.stride, cache.pads, cache.out_hw, bias,
+                                     for_backward)) for part in parts]
+    parallel.run_parts(lambda k: _forward_into(y_2d[parts[k].start * pixels:parts[k].stop * pixels],
+                                               cache.parts[k][1], bias, relu), list(range(len(parts))))
+    kept = [part_cache.columns for _, part_cache in cache.parts if part_cache.columns is not None]
+    if sum(columns.nbytes for columns in kept) > windows.KEEP_COLUMNS_BYTES:  # the serial rule's memory
+        for _, part_cache in cache.parts:
+            part_cache.columns = None
 
 
 def _cache_for(x, weight, stride, pads, out_hw, bias, for_backward) -> ConvCache:
@@ -204,6 +215,12 @@ def conv2d_backward(dy, cache: ConvCache, need_input_grad: bool = True):
     if cache.parts is None:
         dx, dweight, dbias = _backward_part(dy, cache, need_input_grad)
         return dx, np.ascontiguousarray(dweight), dbias
+    return _backward_in_parts(dy, cache, need_input_grad)
+
+
+def _backward_in_parts(dy, cache: ConvCache, need_input_grad: bool):
+    """The backward pass on the engine's threads, part by part as the forward pass ran: each
+    part's ``dx`` into its images of one array; ``dW`` and ``db`` summed over the parts in order."""
     n, c, h, w = cache.x_shape
     dx_nhwc = workspace.empty((n, h, w, c), np.result_type(dy, cache.weight)) if need_input_grad else None
 
