@@ -2,8 +2,9 @@
 the engine's functions directly with what the plan knows about its neighbours.
 
 Each step has ``forward(x)`` and ``backward(dy, need_input_grad)`` and fills its layers'
-parameter gradients exactly as the layers' own ``forward``/``backward`` would (tests compare
-them with the textbook's, :mod:`tests.test_planner` and :mod:`tests.test_engines`).
+parameter gradients as the layers' own ``forward``/``backward`` would — the same numbers, up to
+rounding where a BatchNorm is folded (tests compare them with the layers run one at a time and
+with the textbook: ``tests/test_planner.py``, ``tests/test_engines.py``).
 """
 
 from __future__ import annotations
