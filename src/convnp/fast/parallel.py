@@ -25,11 +25,13 @@ is the number of cores this process may run on.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
+from typing import NamedTuple
 
 import numpy as np
 
@@ -210,24 +212,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-class _BlasThreads:
-    """Get and set OpenBLAS's thread count through its C functions (the library NumPy loaded)."""
+class _BlasThreads(NamedTuple):
+    """OpenBLAS's C functions that get and set its thread count (in the library NumPy loaded)."""
 
-    def __init__(self, getter, setter):
-        self.get, self._setter = getter, setter
-
-    def set(self, count: int) -> None:
-        self._setter(count)
+    get: object
+    set: object
 
 
-_blas_cache: list = []
-
-
+@functools.cache
 def _blas_threads() -> _BlasThreads | None:
     """OpenBLAS's thread control, found once among the libraries this process has loaded."""
-    if not _blas_cache:
-        _blas_cache.append(_find_openblas())
-    return _blas_cache[0]
+    return _find_openblas()
 
 
 def _find_openblas() -> _BlasThreads | None:
