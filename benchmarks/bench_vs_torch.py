@@ -125,23 +125,24 @@ def peak_memory_mb(framework, net, batch_size):
 def profile(net, batch_size, steps=20):
     """Print where one training step's time goes: convnp per kind of plan step (a Conv2d with
     what it fuses, a BatchNorm2d, a residual block's add + ReLU, ...; time inside nested steps
-    counts for them, not their block), and PyTorch per operator, both per step."""
+    counts for them, not their block), with the cores each kept busy (process CPU time / wall
+    time: 1.0 is one core), and PyTorch per operator, both per step."""
     from convnp.fast import planner
 
     model, twin, x, y = make_pair(net, batch_size)
     step = ConvnpStep(model, x, y)
-    times = collections.defaultdict(lambda: [0.0, 0.0, 0])  # kind -> forward s, backward s, calls
-    inner = []  # time spent in nested steps, per open step
+    times = collections.defaultdict(lambda: np.zeros(5))  # kind -> forward s, CPU s, backward s, CPU s, calls
+    inner = []  # (wall, CPU) time spent in nested steps, per open step
     make_plan = planner.plan
 
     def timed(original, kind, phase):
         def wrapped(*args):
-            inner.append(0.0)
-            start = time.perf_counter()
+            inner.append(np.zeros(2))
+            start = np.array([time.perf_counter(), time.process_time()])
             result = original(*args)
-            spent = time.perf_counter() - start
-            times[kind][phase] += spent - inner.pop()
-            times[kind][2] += phase == 0
+            spent = np.array([time.perf_counter(), time.process_time()]) - start
+            times[kind][2 * phase:2 * phase + 2] += spent - inner.pop()
+            times[kind][4] += phase == 0
             if inner:
                 inner[-1] += spent
             return result
@@ -159,19 +160,29 @@ def profile(net, batch_size, steps=20):
     try:
         step.train()
         times.clear()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step.train()
         total = (time.perf_counter() - start) / steps * 1e3
+        total_cpu = (time.process_time() - cpu) / steps * 1e3
     finally:
         planner.plan = make_plan
-    print(f"\nprofile: {net}, batch {batch_size}, one training step = {total:.2f} ms (convnp)")
-    print(f"{'plan step (per step of training)':<52}{'calls':>6}{'forward ms':>12}{'backward ms':>13}")
-    for kind, (forward, backward, calls) in sorted(times.items(), key=lambda item: -sum(item[1][:2])):
-        print(f"{kind:<52}{calls // steps:>6}{forward / steps * 1e3:>12.2f}{backward / steps * 1e3:>13.2f}")
-    layers_ms = sum(f + b for f, b, _ in times.values()) / steps * 1e3
+    print(f"\nprofile: {net}, batch {batch_size}, one training step = {total:.2f} ms (convnp), "
+          f"{total_cpu / total:.2f} cores busy")
+    print(f"{'plan step (per step of training)':<52}{'calls':>6}{'forward ms':>12}{'cores':>7}"
+          f"{'backward ms':>13}{'cores':>7}")
+    for kind, row in sorted(times.items(), key=lambda item: -(item[1][0] + item[1][2])):
+        forward, forward_cpu, backward, backward_cpu, calls = row
+        forward_ms, backward_ms = forward / steps * 1e3, backward / steps * 1e3
+        print(f"{kind:<52}{int(calls) // steps:>6}{forward_ms:>12.2f}{_cores(forward_cpu, forward):>7}"
+              f"{backward_ms:>13.2f}{_cores(backward_cpu, backward):>7}")
+    layers_ms = sum(kind[0] + kind[2] for kind in times.values()) / steps * 1e3
     print(f"{'loss + optimizer step + overhead':<58}{total - layers_ms:>12.2f}")
     _torch_profile(twin, x, y, steps)
+
+
+def _cores(cpu_seconds, wall_seconds) -> str:
+    return f"{cpu_seconds / wall_seconds:.2f}" if wall_seconds > 0 else "-"
 
 
 def _step_kind(plan_step) -> str:

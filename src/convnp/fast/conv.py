@@ -55,7 +55,7 @@ from ..functional.conv import conv_geometry
 from . import parallel, windows, workspace
 from .activations import relu_inplace
 from .conv_backward import FEW_CHANNELS, backward_full_correlation, dx_route, input_grad, weight_rows
-from .conv_band import band_chunks, band_weight_grad, band_weights, block_for
+from .conv_band import COPY_MACS, band_chunks, band_weight_grad, band_weights, block_for
 from .windows import column_chunks, pad_channels_last, transposed_chunks
 
 
@@ -115,7 +115,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
     out_channels = weight.shape[0]
     cache = _cache_for(x, weight, stride, pads, (oh, ow), bias, for_backward)
     y_2d = workspace.empty((n * oh * ow, out_channels), np.result_type(x, weight))  # (N*OH*OW, O)
-    parts = parallel.image_parts(n, oh * ow * weight[0].size * out_channels, parallel.PART_MIN_MACS)
+    # A part's work: its products and its window copy (COPY_MACS multiply-adds per number
+    # copied), which dominates first layers with few channels (docs/performance.md, "Threads").
+    window = oh * ow * weight[0].size  # numbers in one image's window matrix
+    parts = parallel.image_parts(n, window * (out_channels + COPY_MACS), parallel.PART_MIN_MACS)
     if len(parts) == 1 or cache.block:  # a band GEMM is narrow: split, it lost 10-20% (seed002)
         _forward_into(y_2d, cache, bias, relu)
     else:

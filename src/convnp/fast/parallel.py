@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 ENV_VAR = "CONVNP_NUM_THREADS"
-PART_MIN_MACS = 30e6  # products (and convolutions) are split when each part gets at least this many
+PART_MIN_MACS = 30e6  # work is split when each part gets this many multiply-adds (a conv counts its copies)
 _blas_depth = [0]  # nesting of single_threaded_blas blocks
 _splits = [0]  # run_parts calls that ran more than one part, so far
 
