@@ -162,17 +162,18 @@ def _as_words(mask):
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """Mean over each window, zero padding included in the count.
 
-    Twin of :func:`convnp.functional.avg_pool2d_forward` (same numbers); faster because it takes one add per
-    kernel offset over strided views of the padded image, no window matrix.
+    Twin of :func:`convnp.functional.avg_pool2d_forward` (same numbers up to the order of the
+    additions); faster because nothing is unfolded and the window sums are taken kernel rows
+    first: KH additions along whole image rows (Wp*C contiguous numbers each), then KW strided
+    ones over the KH times smaller row sums. KH*KW strided additions of the whole image would
+    run C numbers per inner loop, slow for few channels (docs/performance.md, "Max-pool").
 
     Parameters and returns as :func:`max_pool2d_forward` (the cache has no argmax).
     """
     kernel, stride, pads, out_hw = pool_geometry(x.shape, kernel_size, stride, padding, "avg_pool2d")
     padded = pad_channels_last(x, pads)  # (N, Hp, Wp, C)
-    offsets = offset_slices(kernel, stride, out_hw)
-    y = padded[offsets[0]].copy()  # (N, OH, OW, C)
-    for index in offsets[1:]:
-        y += padded[index]
+    rows = _sum_kernel_rows(padded, kernel[0], stride[0], out_hw[0], axis=1)  # (N, OH, Wp, C)
+    y = _sum_kernel_rows(rows, kernel[1], stride[1], out_hw[1], axis=2)  # (N, OH, OW, C)
     y /= kernel[0] * kernel[1]
     return y.transpose(0, 3, 1, 2), PoolCache(x.shape, padded.shape, kernel, stride, pads, out_hw)
 
@@ -180,12 +181,49 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
 def avg_pool2d_backward(dy, cache: PoolCache):
     """Share each ``dy`` element equally among the KH*KW elements of its window.
 
-    Twin of :func:`convnp.functional.avg_pool2d_backward` (same numbers); faster because it takes one
-    strided add per kernel offset, no col2im.
+    Twin of :func:`convnp.functional.avg_pool2d_backward` (same numbers up to the order of the
+    additions); faster because it is the forward's adjoint, no col2im: KW strided additions into
+    row sums, then KH additions of those along whole image rows — copies, not additions into
+    zeros, where the windows cover an axis exactly once.
     """
-    kh, kw = cache.kernel
+    (kh, kw), (sh, sw), oh = cache.kernel, cache.stride, cache.out_hw[0]
+    n, _, wp, c = cache.padded_shape
     shared = np.ascontiguousarray(dy.transpose(0, 2, 3, 1)) / (kh * kw)  # (N, OH, OW, C)
-    grad_padded = np.zeros(cache.padded_shape, dtype=dy.dtype)  # (N, Hp, Wp, C)
-    for index in offset_slices(cache.kernel, cache.stride, cache.out_hw):
-        grad_padded[index] += shared
+    rows = _spread_kernel_rows(shared, (n, oh, wp, c), kw, sw, axis=2)  # (N, OH, Wp, C)
+    grad_padded = _spread_kernel_rows(rows, cache.padded_shape, kh, sh, axis=1)  # (N, Hp, Wp, C)
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
+
+
+def _kernel_row_index(i, step, count):
+    """Along one axis: positions ``o*step + i`` for o < count (kernel offset i of every window)."""
+    return slice(i, i + (count - 1) * step + 1, step)
+
+
+def _sum_kernel_rows(large, k, step, count, axis):
+    """``small[o] = sum_i large[o*step + i]`` (i < k) along ``axis`` (1 or 2): a new array."""
+    shape = large.shape[:axis] + (count,) + large.shape[axis + 1:]
+    small = workspace.empty(shape, large.dtype)
+    target, source = (small, large) if axis == 1 else (small.swapaxes(1, 2), large.swapaxes(1, 2))
+    for i in range(k):
+        term = source[:, _kernel_row_index(i, step, count)]
+        if i == 0:
+            target[...] = term
+        else:
+            target += term
+    return small
+
+
+def _spread_kernel_rows(small, shape, k, step, axis):
+    """Adjoint of :func:`_sum_kernel_rows`: a new array of ``shape`` whose positions
+    ``o*step + i`` (i < k) along ``axis`` receive ``small[o]``, added where windows overlap."""
+    count = small.shape[axis]
+    exact = step == k and count * k == shape[axis]  # every position in exactly one window
+    large = (workspace.empty if exact else workspace.zeros)(shape, small.dtype)
+    target, source = (large, small) if axis == 1 else (large.swapaxes(1, 2), small.swapaxes(1, 2))
+    for i in range(k):
+        index = (slice(None), _kernel_row_index(i, step, count))
+        if exact:
+            target[index] = source
+        else:
+            target[index] += source
+    return large
