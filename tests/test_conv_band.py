@@ -99,6 +99,22 @@ def test_inference_takes_a_band_that_only_pays_forward():
         assert plan.steps[0][1].cache.block == block
 
 
+def test_inference_keeps_the_window_route_where_it_splits_over_threads():
+    """A band never splits: where the window route runs on several threads, a small predicted
+    gain (the 16->16 conv's 12) does not take the band; a large one (seed002's 8->16) still does."""
+    assert band_block((16, 16, 3, 3), (1, 1), (32, 32), for_backward=False, splits=True) is None
+    assert band_block((16, 8, 5, 5), (1, 1), (8, 8), for_backward=False, splits=True) == 4
+    model = cn.Sequential(cn.Conv2d(16, 16, 3, padding=1, rng=0)).eval()
+    x = np.random.default_rng(0).random((4, 16, 32, 32), dtype=np.float32)
+    expected = cn.Sequential(cn.Conv2d(16, 16, 3, padding=1, rng=0)).eval().forward(x)
+    with cn.fast.force_threads(2, every_batch=True):
+        plan = cn.fast.planner.plan(model.layers, training=False)
+        y = plan.forward(x)
+    cache = plan.steps[0][1].cache
+    assert cache.block is None and cache.parts is not None and len(cache.parts) == 2
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("route", CONV_ROUTES)
 @pytest.mark.parametrize("config", [dict(in_channels=2, out_channels=3, kernel_size=3, padding=1),
                                     dict(in_channels=1, out_channels=2, kernel_size=(2, 3), stride=(2, 1)),

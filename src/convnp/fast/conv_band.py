@@ -36,7 +36,7 @@ MIN_GAIN_MACS = 16  # a smaller predicted gain is within the model's error: keep
 WHOLE_ROW_DX_MAX_GROWTH = 2.0  # dx in whole-row bands while that costs at most this many times the multiplies
 
 
-def band_block(weight_shape, stride, out_hw, for_backward=True) -> int | None:
+def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) -> int | None:
     """Outputs per band for this convolution, or None where the window-matrix route is faster.
 
     Per output, kernel row and input channel, a band of B outputs copies ``KW - SPAN/B`` fewer
@@ -45,8 +45,11 @@ def band_block(weight_shape, stride, out_hw, for_backward=True) -> int | None:
 
         COPY_MACS * (KW - SPAN/B) - O * (SPAN - KW) - RUN_MACS / (B*C)
 
-    The block with the largest gain above ``MIN_GAIN_MACS`` (above 0 for inference, where the
-    band's slower input gradient does not run) is used. On the zoo's layers this
+    The block with the largest gain above ``MIN_GAIN_MACS`` is used — above 0 for inference
+    (``for_backward=False``), where the band's slower input gradient does not run, unless the
+    window route would split over the engine's threads (``splits``): a band never splits, and
+    a small gain does not repay the other core (cifar-resnet14 inference 1.06x / 1.20x faster at
+    batch 64 / 256 without its 16->16 bands; docs/performance.md, "Band route"). On the zoo's layers this
     picks B = 6 for a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x faster, forward +
     backward), and the window matrix for every 3x3 conv with 16 or more filters: a band is 10-30%
     slower with 32 or more, and 28% slower for the ResNets' 16->16 convs at 32x32, whose
@@ -54,7 +57,7 @@ def band_block(weight_shape, stride, out_hw, for_backward=True) -> int | None:
     docs/performance.md, "Band route".
     """
     out_channels, c, _, kw = weight_shape
-    best, best_gain = None, float(MIN_GAIN_MACS if for_backward else 0)
+    best, best_gain = None, float(MIN_GAIN_MACS if for_backward or splits else 0)
     for block in BLOCKS:
         if out_hw[1] % block:
             continue
@@ -187,11 +190,12 @@ def _scatter_add_bands(dx_p, grad_rows, stride, out_hw, block):
         target += dx_p[:, :, :, start:start + size]  # (n, OH, OW/B, size, C)
 
 
-def block_for(weight_shape, stride, out_hw, for_backward=True) -> int | None:
-    """Outputs per band for this convolution (None: window matrices), as forced or by the cost model."""
+def block_for(weight_shape, stride, out_hw, for_backward=True, splits=False) -> int | None:
+    """Outputs per band for this convolution (None: window matrices), as forced or by the cost
+    model (:func:`band_block`)."""
     band = forced("band")
     if band is None:
-        return band_block(weight_shape, stride, out_hw, for_backward)
+        return band_block(weight_shape, stride, out_hw, for_backward, splits)
     if band == "off":
         return None
     divisors = [b for b in range(1, min(out_hw[1], 16) + 1) if out_hw[1] % b == 0]
