@@ -45,16 +45,17 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
 
         COPY_MACS * (KW - SPAN/B) - O * (SPAN - KW) - RUN_MACS / (B*C)
 
-    The block with the largest gain above ``MIN_GAIN_MACS`` is used — above 0 for inference
-    (``for_backward=False``), where the band's slower input gradient does not run, unless the
-    window route would split over the engine's threads (``splits``): a band never splits, and
-    a small gain does not repay the other core (cifar-resnet14 inference 1.06x / 1.20x faster at
-    batch 64 / 256 without its 16->16 bands; docs/performance.md, "Band route"). On the zoo's layers this
-    picks B = 6 for a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x faster, forward +
-    backward), and the window matrix for every 3x3 conv with 16 or more filters: a band is 10-30%
-    slower with 32 or more, and 28% slower for the ResNets' 16->16 convs at 32x32, whose
-    predicted gain (12 at B = 2) is below the threshold; the measurements are in
-    docs/performance.md, "Band route".
+    The block with the largest gain above ``MIN_GAIN_MACS`` is used; for inference
+    (``for_backward=False``), where the band's slower input gradient does not run, any gain
+    above 0 — unless the window route would split over the engine's threads (``splits``): a
+    band never splits, and a small gain does not repay the other core.
+
+    On the zoo's layers this picks B = 6 for a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x
+    faster, forward + backward), and the window matrix for every 3x3 conv with 16 or more
+    filters: a band is 10-30% slower with 32 or more, and 28% slower for the ResNets' 16->16
+    convs at 32x32, whose predicted gain (12 at B = 2) is below the threshold. Their inference on
+    threads without that band: 1.13x / 1.26x faster at batch 64 / 256 (cifar-resnet14). The
+    measurements are in docs/performance.md, "Band route".
     """
     out_channels, c, _, kw = weight_shape
     best, best_gain = None, float(MIN_GAIN_MACS if for_backward or splits else 0)
