@@ -26,7 +26,14 @@ import numpy as np
 from ..functional.pooling import pool_geometry
 from . import workspace
 from .routes import gathers_windows
-from .windows import crop_to_nchw, gather_offsets, offset_slices, pad_channels_last, scatter_offsets
+from .windows import (
+    axis_offset_slice,
+    crop_to_nchw,
+    gather_offsets,
+    offset_slices,
+    pad_channels_last,
+    scatter_offsets,
+)
 
 # Below this many channels max-pool forward gathers the window elements first (see the module
 # docstring) and keeps them for backward instead of its input: with few channels the strided
@@ -186,17 +193,13 @@ def avg_pool2d_backward(dy, cache: PoolCache):
     row sums, then KH additions of those along whole image rows — copies, not additions into
     zeros, where the windows cover an axis exactly once.
     """
-    (kh, kw), (sh, sw), oh = cache.kernel, cache.stride, cache.out_hw[0]
+    (kh, kw), (sh, sw), (oh, ow) = cache.kernel, cache.stride, cache.out_hw
     n, _, wp, c = cache.padded_shape
-    shared = np.ascontiguousarray(dy.transpose(0, 2, 3, 1)) / (kh * kw)  # (N, OH, OW, C)
+    shared = workspace.empty((n, oh, ow, c), dy.dtype)  # (N, OH, OW, C): dy / (KH*KW), one pass
+    np.divide(dy.transpose(0, 2, 3, 1), kh * kw, out=shared)
     rows = _spread_kernel_rows(shared, (n, oh, wp, c), kw, sw, axis=2)  # (N, OH, Wp, C)
     grad_padded = _spread_kernel_rows(rows, cache.padded_shape, kh, sh, axis=1)  # (N, Hp, Wp, C)
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
-
-
-def _kernel_row_index(i, step, count):
-    """Along one axis: positions ``o*step + i`` for o < count (kernel offset i of every window)."""
-    return slice(i, i + (count - 1) * step + 1, step)
 
 
 def _sum_kernel_rows(large, k, step, count, axis):
@@ -205,7 +208,7 @@ def _sum_kernel_rows(large, k, step, count, axis):
     small = workspace.empty(shape, large.dtype)
     target, source = (small, large) if axis == 1 else (small.swapaxes(1, 2), large.swapaxes(1, 2))
     for i in range(k):
-        term = source[:, _kernel_row_index(i, step, count)]
+        term = source[:, axis_offset_slice(i, step, count)]
         if i == 0:
             target[...] = term
         else:
@@ -221,7 +224,7 @@ def _spread_kernel_rows(small, shape, k, step, axis):
     large = (workspace.empty if exact else workspace.zeros)(shape, small.dtype)
     target, source = (large, small) if axis == 1 else (large.swapaxes(1, 2), small.swapaxes(1, 2))
     for i in range(k):
-        index = (slice(None), _kernel_row_index(i, step, count))
+        index = (slice(None), axis_offset_slice(i, step, count))
         if exact:
             target[index] = source
         else:

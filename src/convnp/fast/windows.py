@@ -83,7 +83,13 @@ def offset_slice(i: int, j: int, stride, out_hw) -> tuple[slice, slice, slice]:
     channels-last array: element ``[n, y, x]`` is ``padded[n, y*SH + i, x*SW + j]``.
     """
     (sh, sw), (oh, ow) = stride, out_hw
-    return (slice(None), slice(i, i + (oh - 1) * sh + 1, sh), slice(j, j + (ow - 1) * sw + 1, sw))
+    return (slice(None), axis_offset_slice(i, sh, oh), axis_offset_slice(j, sw, ow))
+
+
+def axis_offset_slice(offset: int, step: int, count: int) -> slice:
+    """Along one axis: positions ``o*step + offset`` for o < count (kernel offset ``offset`` of
+    every window)."""
+    return slice(offset, offset + (count - 1) * step + 1, step)
 
 
 def offset_slices(kernel, stride, out_hw) -> list[tuple[slice, slice, slice]]:
