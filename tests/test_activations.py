@@ -188,3 +188,39 @@ def test_relu_inplace_works_in_place_and_refuses_strided_arrays():
     with pytest.raises(ValueError, match=r"relu_inplace: expected an array that is one block of memory, got "
                                          r"shape \(2,\)"):
         relu_inplace(np.ones((2, 2))[:, 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_tanh_is_the_textbooks_in_any_layout(dtype):
+    from convnp import fast
+
+    for layout, x in _layouts(np.random.default_rng(2), dtype).items():
+        y = fast.tanh(x)
+        np.testing.assert_array_equal(y, F.tanh(x), err_msg=layout)  # NaN stays NaN
+        assert y.dtype == dtype
+        if layout in ("C", "channels-last", "F"):  # the output is laid out as the input
+            assert y.strides == x.strides, layout
+    a = _layouts(np.random.default_rng(3), dtype)["channels-last"]
+    expected = np.tanh(a)
+    assert fast.tanh_inplace(a) is a
+    np.testing.assert_array_equal(a, expected)
+
+
+@pytest.mark.parametrize("dy_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("piece", [37, 2**15])  # 420 elements: 11 full pieces and a part; one piece
+def test_fast_tanh_backward_is_the_textbooks_in_any_mix_of_layouts_and_dtypes(dy_dtype, piece, monkeypatch):
+    from convnp import fast
+    from convnp.fast import activations
+
+    monkeypatch.setattr(activations, "PIECE", piece)
+    rng = np.random.default_rng(4)
+    for y_layout, x in _layouts(rng, np.float32).items():
+        y = np.tanh(x)  # tanh's output, with NaN
+        y[0, 0, 0, -1] = -1.0  # saturated: the gradient vanishes exactly
+        for dy_layout, dy in _layouts(rng, dy_dtype).items():
+            if dy.shape != y.shape:
+                continue
+            dx = fast.tanh_backward(dy, y)
+            np.testing.assert_array_equal(dx, F.tanh_backward(dy, y), err_msg=f"y {y_layout}, dy {dy_layout}")
+            assert dx.dtype == np.result_type(dy, y)
+            assert dx[0, 0, 0, -1] == 0 or np.isnan(dy[0, 0, 0, -1])

@@ -7,8 +7,8 @@ says why it is faster; tests prove every pair equal (float64 to 1e-10). What liv
 * :mod:`.conv`, :mod:`.conv_backward`, :mod:`.conv_band`, :mod:`.windows` — convolution on
   channels-last memory, in cache-sized chunks, by the cheapest route for the layer's shape;
 * :mod:`.pooling` — pooling from strided views of the padded image, one pass per kernel offset;
-* :mod:`.activations` — ReLU with SIMD-friendly passes; :mod:`.linear` — a backward that skips
-  the first layer's ``dx`` and writes ``dW`` in place;
+* :mod:`.activations` — ReLU with SIMD-friendly passes, tanh's backward in cache-sized pieces;
+* :mod:`.linear` — a backward that skips the first layer's ``dx`` and writes ``dW`` in place;
 * :mod:`.workspace` — reuse of large work arrays from one step to the next;
 * :mod:`.planner` — the plan by which ``Sequential`` runs a model on the engine: a ReLU moved
   after the max-pool it feeds, a Conv2d fused with the ReLU after it, the first layer's ``dx``
@@ -35,11 +35,9 @@ from ..functional import (
     softmax_backward,
     softplus,
     softplus_backward,
-    tanh,
-    tanh_backward,
 )
 from . import workspace
-from .activations import relu, relu_backward, relu_inplace
+from .activations import relu, relu_backward, relu_inplace, tanh, tanh_backward, tanh_inplace
 from .conv import conv2d_backward, conv2d_forward
 from .linear import linear_backward, linear_forward
 from .normalization import (
@@ -91,4 +89,5 @@ __all__ = [
     "softplus_backward",
     "tanh",
     "tanh_backward",
+    "tanh_inplace",
 ]

@@ -1,8 +1,10 @@
-"""ReLU forward and backward, tuned: SIMD-friendly maximum, a bit-mask select, reused arrays.
+"""ReLU and tanh forward and backward, tuned: SIMD-friendly maximum, a bit-mask select, passes
+in cache-sized pieces, reused arrays.
 
-Twins of :func:`convnp.functional.relu` and :func:`convnp.functional.relu_backward` (same
-numbers, NaN and inf included); the other activations are fast enough as the textbook writes
-them and the engine uses those.
+Twins of :func:`convnp.functional.relu`, :func:`convnp.functional.relu_backward`,
+:func:`convnp.functional.tanh` and :func:`convnp.functional.tanh_backward` (same numbers, NaN
+and inf included); the other activations are fast enough as the textbook writes them and the
+engine uses those.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from . import workspace
 
 ZEROS_CHUNK = 2**16  # elements per np.maximum call in relu: the zeros stay in cache
+PIECE = 2**15  # elements per piece of tanh_backward: its temporary stays in L1/L2 cache
 
 
 def relu(x):
@@ -94,3 +97,44 @@ def relu_backward(dy, y):
         keep = dx.view(words)  # the mask words are built where the result goes: no extra array
     np.subtract(stop.view(np.int8), 1, out=keep, casting="unsafe")  # -1 (all bits set) or 0
     return np.bitwise_and(dy.view(words), keep, out=dx.view(words)).view(dtype)
+
+
+def tanh(x):
+    """``tanh(x)``.
+
+    Twin of :func:`convnp.functional.tanh` (same numbers); faster because the result goes into
+    a reused array in ``x``'s memory layout: a fresh multi-MB array is page-faulted in, zero-filled,
+    on every call (docs/performance.md, "Workspace (allocator)").
+    """
+    return np.tanh(x, out=workspace.empty_like(x))
+
+
+def tanh_inplace(a):
+    """``a[...] = tanh(a)`` (e.g. a piece of a convolution's output while it is in cache).
+    Returns ``a``."""
+    return np.tanh(a, out=a)
+
+
+def tanh_backward(dy, y):
+    """``dy * (1 - y**2)`` with ``y = tanh(x)``.
+
+    Twin of :func:`convnp.functional.tanh_backward` (same numbers, the same operations in the
+    same order); faster because it runs piece by piece: ``1 - y*y`` lives in a cache-sized
+    temporary, so memory sees one read of ``y`` and ``dy`` and one write of the result, where
+    three whole-array passes read and write twice as much (docs/performance.md, "Tanh").
+    """
+    dtype = np.result_type(dy, y)
+    dx = workspace.empty_like(y, dtype)  # (y's memory layout)
+    if dy.dtype != dtype or dy.strides != dx.strides:
+        np.copyto(dx, dy)  # bring dy into y's layout and the result's dtype: the pieces line up
+        dy = dx
+    flat_dy, flat_y, flat_dx = _memory_order_flat(dy), _memory_order_flat(y), _memory_order_flat(dx)
+    if flat_y is None:  # y is not one block of memory (a strided view): whole-array passes
+        return np.multiply(dy, 1 - y * y, out=dx)
+    slope = np.empty(min(PIECE, y.size), y.dtype)  # 1 - y*y in y's dtype, as the textbook computes it
+    for start in range(0, y.size, PIECE):
+        piece, part = slice(start, min(start + PIECE, y.size)), slope[:min(PIECE, y.size - start)]
+        np.multiply(flat_y[piece], flat_y[piece], out=part)
+        np.subtract(1, part, out=part)
+        np.multiply(flat_dy[piece], part, out=flat_dx[piece])
+    return dx

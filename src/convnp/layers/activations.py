@@ -82,11 +82,15 @@ class Tanh(_Elementwise):
 
     def forward(self, x):
         self._check(x)
-        self._cache = F.tanh(x)
-        return self._cache
+        engine = get_engine()
+        y = ops(engine).tanh(x)
+        self._cache = (engine, y)
+        return y
 
     def backward(self, dy):
-        return F.tanh_backward(dy, self._saved_for(dy))
+        engine, y = self._saved()
+        self._check_grad(dy, y.shape)
+        return ops(engine).tanh_backward(dy, y)
 
 
 class ELU(_Elementwise):
