@@ -224,3 +224,19 @@ def test_fast_tanh_backward_is_the_textbooks_in_any_mix_of_layouts_and_dtypes(dy
             np.testing.assert_array_equal(dx, F.tanh_backward(dy, y), err_msg=f"y {y_layout}, dy {dy_layout}")
             assert dx.dtype == np.result_type(dy, y)
             assert dx[0, 0, 0, -1] == 0 or np.isnan(dy[0, 0, 0, -1])
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_tanh_layer_runs_the_engine_it_was_called_under(engine, monkeypatch):
+    from convnp import fast
+
+    module, calls = (fast if engine == "fast" else F), []
+    for name in ("tanh", "tanh_backward"):
+        function = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *args, f=function, n=name: calls.append(n) or f(*args))
+    layer, x = cn.Tanh(), np.linspace(-3, 3, 12).reshape(3, 4)
+    with cn.engine(engine):
+        y = layer.forward(x)
+    layer.backward(np.ones_like(y))  # the engine of the forward pass, whatever the current one
+    assert calls == ["tanh", "tanh_backward"]
+    np.testing.assert_array_equal(y, np.tanh(x))
