@@ -200,10 +200,6 @@ def test_fast_tanh_is_the_textbooks_in_any_layout(dtype):
         assert y.dtype == dtype
         if layout in ("C", "channels-last", "F"):  # the output is laid out as the input
             assert y.strides == x.strides, layout
-    a = _layouts(np.random.default_rng(3), dtype)["channels-last"]
-    expected = np.tanh(a)
-    assert fast.tanh_inplace(a) is a
-    np.testing.assert_array_equal(a, expected)
 
 
 @pytest.mark.parametrize("dy_dtype", [np.float32, np.float64])

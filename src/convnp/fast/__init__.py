@@ -37,7 +37,7 @@ from ..functional import (
     softplus_backward,
 )
 from . import workspace
-from .activations import relu, relu_backward, relu_inplace, tanh, tanh_backward, tanh_inplace
+from .activations import relu, relu_backward, relu_inplace, tanh, tanh_backward
 from .conv import conv2d_backward, conv2d_forward
 from .linear import linear_backward, linear_forward
 from .normalization import (
@@ -89,5 +89,4 @@ __all__ = [
     "softplus_backward",
     "tanh",
     "tanh_backward",
-    "tanh_inplace",
 ]

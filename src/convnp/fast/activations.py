@@ -109,12 +109,6 @@ def tanh(x):
     return np.tanh(x, out=workspace.empty_like(x))
 
 
-def tanh_inplace(a):
-    """``a[...] = tanh(a)`` (e.g. a piece of a convolution's output while it is in cache).
-    Returns ``a``."""
-    return np.tanh(a, out=a)
-
-
 def tanh_backward(dy, y):
     """``dy * (1 - y**2)`` with ``y = tanh(x)``.
 
@@ -128,9 +122,10 @@ def tanh_backward(dy, y):
     if dy.dtype != dtype or dy.strides != dx.strides:
         np.copyto(dx, dy)  # bring dy into y's layout and the result's dtype: the pieces line up
         dy = dx
-    flat_dy, flat_y, flat_dx = _memory_order_flat(dy), _memory_order_flat(y), _memory_order_flat(dx)
+    flat_y = _memory_order_flat(y)
     if flat_y is None:  # y is not one block of memory (a strided view): whole-array passes
         return np.multiply(dy, 1 - y * y, out=dx)
+    flat_dy, flat_dx = _memory_order_flat(dy), _memory_order_flat(dx)  # dy and dx: y's layout
     slope = np.empty(min(PIECE, y.size), y.dtype)  # 1 - y*y in y's dtype, as the textbook computes it
     for start in range(0, y.size, PIECE):
         piece, part = slice(start, min(start + PIECE, y.size)), slope[:min(PIECE, y.size - start)]
