@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import engines
 from .._checks import positive_int
-from ..fast import planner
+from ..fast import inference, planner
 from ..layers.container import Chain
 from . import training
 
@@ -49,6 +49,14 @@ class Sequential(Chain):
         if previous is not None:  # whether the last step split its work (then BLAS stays on one thread)
             self._plan.threaded = previous.threaded
         return self._plan.forward(x)
+
+    def _inference_forward(self, x):
+        """``forward`` for ``predict`` and ``evaluate`` (eval mode, no ``backward`` to follow):
+        on the fast engine a large batch runs in parts, one per engine thread, each through the
+        whole model (:mod:`convnp.fast.inference`); the same numbers up to float rounding."""
+        if engines.get_engine() != "fast" or self.training:
+            return self.forward(x)
+        return inference.infer(self.layers, x, self.forward)
 
     def backward(self, dy, *, input_grad=True):
         """Back-propagate ``dy`` (d loss / d output) through every layer in reverse.

@@ -202,7 +202,7 @@ def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
     try:
         total_loss, total_correct, classification = 0.0, 0, True
         for part in batch_slices(len(x), batch_size):
-            output = model.forward(x[part].astype(dtype, copy=False))
+            output = _inference_forward(model, x[part].astype(dtype, copy=False))
             check_labels(output, y[part], "evaluate")
             if loss is not None:
                 total_loss += loss(output, y[part]) * len(output)
@@ -217,6 +217,12 @@ def evaluate(model, x, y, *, loss=None, batch_size=256) -> dict:
     return scores
 
 
+def _inference_forward(model, x_batch):
+    """The model's output in eval mode with no backward to follow: its ``_inference_forward`` (a
+    Sequential may split the batch over the engine's threads), else its ``forward``."""
+    return getattr(model, "_inference_forward", model.forward)(x_batch)
+
+
 def predict(model, x, batch_size=256) -> np.ndarray:
     """Model outputs for every sample of ``x``, computed in eval mode in batches."""
     check_data(x, None, "predict", need_y=False)
@@ -224,7 +230,7 @@ def predict(model, x, batch_size=256) -> np.ndarray:
     was_training, dtype = model.training, model_dtype(model)
     model.eval()
     try:
-        outputs = [model.forward(x[part].astype(dtype, copy=False))
+        outputs = [_inference_forward(model, x[part].astype(dtype, copy=False))
                    for part in batch_slices(len(x), batch_size)]
     finally:
         model.train(was_training)
