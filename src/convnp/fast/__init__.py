@@ -10,6 +10,8 @@ says why it is faster; tests prove every pair equal (float64 to 1e-10). What liv
 * :mod:`.activations` — ReLU with SIMD-friendly passes, tanh's backward in cache-sized pieces;
 * :mod:`.linear` — a backward that skips the first layer's ``dx`` and writes ``dW`` in place;
 * :mod:`.workspace` — reuse of large work arrays from one step to the next;
+* :mod:`.inference` — ``predict`` and ``evaluate`` with a large batch in parts, one per engine
+  thread, each through the whole model (imported by ``convnp.model``, as the planner is);
 * :mod:`.planner` — the plan by which ``Sequential`` runs a model on the engine: a ReLU moved
   after the max-pool it feeds, a Conv2d fused with the ReLU after it, the first layer's ``dx``
   skipped. Imported by ``convnp.model``, not here (it knows the layer classes).
