@@ -93,6 +93,9 @@ def test_multiply_adds_per_image_count_convolutions_and_linear_layers():
     lenet5[3].train()  # a layer in training mode: the model runs whole
     assert inference.multiply_adds_per_image(lenet5.layers, (1, 28, 28)) is None
     lenet5.eval()
+    across_the_batch = cn.Sequential(cn.Flatten(), cn.Linear(784, 3), cn.Softmax(dim=0)).eval()
+    assert inference.multiply_adds_per_image(across_the_batch, (1, 28, 28)) is None
+    assert inference.multiply_adds_per_image(across_the_batch[:2], (1, 28, 28)) == 784 * 3
     # shapes the layers will reject: not counted, so the model runs whole and says what is wrong
     assert inference.multiply_adds_per_image(lenet5.layers, (3, 28, 28)) is None
     assert inference.multiply_adds_per_image(block, (3, 10, 10)) is None

@@ -46,7 +46,7 @@ from ..layers import (
 from . import parallel
 from .planner import plan
 
-SAME_SHAPE = (ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU, Softplus, Softmax, Dropout, BatchNorm1d, BatchNorm2d)
+SAME_SHAPE = (ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU, Softplus, Dropout, BatchNorm1d, BatchNorm2d)
 
 
 def infer(layers, x, whole):
@@ -106,6 +106,8 @@ def _layer_work(layer, shape):
         return None
     if kind in SAME_SHAPE:
         return 0, shape
+    if kind is Softmax:  # along the batch axis it mixes the images: not by parts
+        return None if layer.dim % (len(shape) + 1) == 0 else (0, shape)
     if kind is Flatten:
         return 0, (math.prod(shape),)
     if kind is Linear:
