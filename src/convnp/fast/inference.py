@@ -21,32 +21,14 @@ import math
 
 import numpy as np
 
+from .. import layers as L
 from ..functional.conv import conv_geometry
 from ..functional.pooling import pool_geometry
-from ..layers import (
-    ELU,
-    SELU,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Conv2d,
-    Dropout,
-    Flatten,
-    GlobalAvgPool2d,
-    LeakyReLU,
-    Linear,
-    MaxPool2d,
-    ReLU,
-    Residual,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Tanh,
-)
 from . import parallel
 from .planner import plan
 
-SAME_SHAPE = (ReLU, LeakyReLU, Sigmoid, Tanh, ELU, SELU, Softplus, Dropout, BatchNorm1d, BatchNorm2d)
+SAME_SHAPE = (L.ReLU, L.LeakyReLU, L.Sigmoid, L.Tanh, L.ELU, L.SELU, L.Softplus, L.Dropout, L.BatchNorm1d,
+              L.BatchNorm2d)
 
 
 def infer(layers, x, whole):
@@ -106,25 +88,25 @@ def _layer_work(layer, shape):
         return None
     if kind in SAME_SHAPE:
         return 0, shape
-    if kind is Softmax:  # along the batch axis it mixes the images: not by parts
+    if kind is L.Softmax:  # along the batch axis it mixes the images: not by parts
         return None if layer.dim % (len(shape) + 1) == 0 else (0, shape)
-    if kind is Flatten:
+    if kind is L.Flatten:
         return 0, (math.prod(shape),)
-    if kind is Linear:
+    if kind is L.Linear:
         if shape != (layer.in_features,):
             return None
         return layer.in_features * layer.out_features, (layer.out_features,)
-    if kind is Conv2d:
+    if kind is L.Conv2d:
         if len(shape) != 3 or shape[0] != layer.in_channels:
             return None
         *_, (oh, ow) = conv_geometry((1, *shape), layer.weight.shape, layer.stride, layer.padding)
         return oh * ow * layer.weight.size, (layer.out_channels, oh, ow)  # (O, OH, OW)
-    if kind in (MaxPool2d, AvgPool2d):
+    if kind in (L.MaxPool2d, L.AvgPool2d):
         *_, (oh, ow) = pool_geometry((1, *shape), layer.kernel_size, layer.stride, layer.padding)
         return 0, (shape[0], oh, ow)
-    if kind is GlobalAvgPool2d:
+    if kind is L.GlobalAvgPool2d:
         return 0, shape[:1]
-    if kind is Residual:
+    if kind is L.Residual:
         return _residual_work(layer, shape)
     return None
 
