@@ -7,6 +7,7 @@ import pytest
 
 import convnp as cn
 from convnp.fast import workspace as buffers
+from convnp.fast.parallel import force_threads
 
 BIG = (512, 1024)  # 2 MiB of float32: pooled
 
@@ -179,3 +180,57 @@ def test_the_peak_budget_is_bounded(monkeypatch):
     del held
     buffers.empty((300, 1024), np.float32)  # trims the free blocks to MAX_PEAK_BYTES
     assert 2 * 2**20 < buffers.current().free_bytes <= 3 * 2**20, buffers.current().free_bytes
+
+
+def test_a_free_block_up_to_fit_ratio_larger_serves_a_smaller_array():
+    a = buffers.empty(BIG, np.float32)  # 2 MiB
+    first = address(a)
+    del a
+    rows = int(BIG[0] / buffers.FIT_RATIO) + 1  # just inside the ratio
+    b = buffers.empty((rows, BIG[1]), np.float32)
+    assert address(b) == first and b.shape == (rows, BIG[1]) and b.flags.c_contiguous
+    b.fill(1)
+    del b
+    assert address(buffers.empty(BIG, np.float32)) == first  # the whole block came back
+
+
+def test_a_free_block_beyond_fit_ratio_is_left_for_its_size():
+    a = buffers.empty(BIG, np.float32)
+    first = address(a)
+    del a
+    rows = int(BIG[0] / buffers.FIT_RATIO) - 1  # the block is more than FIT_RATIO times larger
+    small = buffers.empty((rows, BIG[1]), np.float32)
+    assert address(small) != first
+    assert address(buffers.empty(BIG, np.float32)) == first
+
+
+def test_of_larger_free_blocks_the_smallest_serves_and_never_two_arrays():
+    held = [buffers.empty((rows, 1024), np.float32) for rows in (300, 280, 260)]
+    addresses = {a.shape[0]: address(a) for a in held}
+    del held
+    first = buffers.empty((250, 1024), np.float32)  # 260 rows is the smallest that fits
+    second = buffers.empty((250, 1024), np.float32)
+    assert address(first) == addresses[260] and address(second) == addresses[280]
+    first.fill(1)
+    second.fill(2)
+    assert np.all(first == 1)  # separate memory
+
+
+@pytest.mark.parametrize("net", ["cifar-resnet", "deep-cnn"])
+def test_a_training_step_lets_go_of_the_last_steps_caches_before_it_runs(net):
+    # Caches kept for backward are replaced layer by layer; held until then, the last step's
+    # would sit beside the new ones, and every step after the first would need more memory.
+    model = cn.models.build(net, input_shape=(3, 16, 16), rng=0)
+    x = np.random.default_rng(1).random((32, 3, 16, 16), dtype=np.float32)
+    loss = cn.CrossEntropyLoss()
+
+    def step():
+        loss(model.forward(x), np.zeros(32, dtype=np.int64))
+        model.backward(loss.backward(), input_grad=False)
+
+    with force_threads(1):  # one thread: the same arrays in the same order every step
+        step()
+        first = buffers.current().peak_lent
+        for _ in range(2):
+            step()
+    assert buffers.current().peak_lent == first

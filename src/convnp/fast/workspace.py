@@ -13,6 +13,9 @@ workspace when it is gone — when no name, cache, view (a view holds the array 
 from) or memoryview uses it any more. Only then does the block go back on the free list. A
 result a user keeps therefore keeps its memory; the next request simply gets another block.
 
+Fit: a request takes a free block of its size or, when there is none, the smallest free block up
+to ``FIT_RATIO`` times larger; otherwise a new block.
+
 Bounds: arrays smaller than ``MIN_BYTES`` come from ``np.empty`` (NumPy and malloc handle them
 well). Of blocks nobody uses, the workspace keeps at most ``MAX_FREE_BYTES`` or, when more, as
 many bytes as it has seen lent out at once, up to ``MAX_PEAK_BYTES``: a step that needs 200 MB
@@ -26,6 +29,7 @@ could have used; docs/performance.md, "Threads").
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import weakref
@@ -36,6 +40,7 @@ import numpy as np
 MIN_BYTES = 128 * 2**10  # glibc's default mmap threshold: smaller blocks are reused by malloc itself
 MAX_FREE_BYTES = 64 * 2**20  # free blocks kept beyond this (or the peak lent out) are released, oldest first
 MAX_PEAK_BYTES = 512 * 2**20  # ... but never more than this, however large a step was
+FIT_RATIO = 1.5  # with no free block of a request's size, a free one up to this much larger serves it
 
 
 class Workspace:
@@ -51,33 +56,59 @@ class Workspace:
         self.lock = threading.Lock()
         self.free = OrderedDict()  # id(block) -> block, least recently returned first
         self.free_by_size = defaultdict(list)  # nbytes -> free blocks of that size, most recent last
+        self.sizes = []  # the keys of free_by_size, sorted
         self.lent = {}  # id(weak reference to a lent array) -> (the reference, its block)
         self.returned = deque()  # blocks whose arrays are gone, not yet back on the free list
         self.lent_bytes = self.free_bytes = self.peak_lent = 0
 
     def lend(self, shape, dtype) -> np.ndarray:
-        """A C-contiguous array over a free block of exactly its size (or a new block)."""
+        """A C-contiguous array over a free block of its size, or of up to ``FIT_RATIO`` times
+        its size, or a new block."""
         with self.lock:
             return self._lend(shape, dtype)
 
     def _lend(self, shape, dtype) -> np.ndarray:
         self._take_back()
         nbytes = math.prod(shape) * dtype.itemsize
-        same_size = self.free_by_size.get(nbytes)
-        if same_size:  # the most recently returned of its size: likeliest still in cache
-            block = same_size.pop()
-            del self.free[id(block)]
-            self.free_bytes -= nbytes
-        else:
+        block = self._free_block(nbytes)
+        if block is None:
             block = np.empty(nbytes, np.uint8)
-        self.lent_bytes += nbytes
+        self.lent_bytes += block.nbytes
         self.peak_lent = max(self.peak_lent, self.lent_bytes)
         # Over a memoryview, not the block itself: then views of this array keep *it* alive (NumPy
         # makes a view's base the array it came from unless that one's base is an array too).
-        array = np.frombuffer(memoryview(block), dtype=dtype)
+        array = np.frombuffer(memoryview(block)[:nbytes], dtype=dtype)
         reference = weakref.ref(array, self._returned)
         self.lent[id(reference)] = (reference, block)
         return array.reshape(shape)
+
+    def _free_block(self, nbytes: int) -> np.ndarray | None:
+        """Take a free block for ``nbytes``: one of exactly that size, else the smallest one up to
+        ``FIT_RATIO`` times larger (the array uses the front of it), else None.
+
+        Without the larger ones, a step's arrays of sizes not free just then got new blocks
+        while the free ones sat idle: a deep-cnn step held 1.5x the memory it had lent out
+        (docs/performance.md, "Workspace (allocator)")."""
+        size = nbytes
+        if size not in self.free_by_size:
+            at = bisect.bisect_left(self.sizes, nbytes)
+            if at == len(self.sizes) or self.sizes[at] > nbytes * FIT_RATIO:
+                return None
+            size = self.sizes[at]
+        block = self._unlist(size, -1)  # the most recently returned of its size: likeliest in cache
+        del self.free[id(block)]
+        return block
+
+    def _unlist(self, size: int, at: int) -> np.ndarray:
+        """Take block ``at`` off the list of free blocks of ``size`` bytes (the caller takes it
+        out of ``free`` too). Both keep the blocks in the order they came back."""
+        same_size = self.free_by_size[size]
+        block = same_size.pop(at)
+        if not same_size:
+            del self.free_by_size[size]
+            self.sizes.remove(size)
+        self.free_bytes -= size
+        return block
 
     def _returned(self, reference) -> None:
         entry = self.lent.pop(id(reference), None)
@@ -90,13 +121,14 @@ class Workspace:
             block = self.returned.popleft()
             self.lent_bytes -= block.nbytes
             self.free[id(block)] = block
+            if block.nbytes not in self.free_by_size:
+                bisect.insort(self.sizes, block.nbytes)
             self.free_by_size[block.nbytes].append(block)
             self.free_bytes += block.nbytes
         budget = max(MAX_FREE_BYTES, min(self.peak_lent, MAX_PEAK_BYTES))
         while self.free_bytes > budget:
             _, oldest = self.free.popitem(last=False)
-            self.free_by_size[oldest.nbytes].remove(oldest)
-            self.free_bytes -= oldest.nbytes
+            self._unlist(oldest.nbytes, 0)  # the oldest of all is the oldest of its size
 
     def clear(self) -> None:
         """Release every free block and forget the lent ones (they are freed with their arrays)."""
@@ -106,6 +138,7 @@ class Workspace:
     def _clear(self) -> None:
         self.free.clear()
         self.free_by_size.clear()
+        self.sizes.clear()
         self.lent.clear()  # the references go, so their callbacks never run
         self.returned.clear()
         self.lent_bytes = self.free_bytes = self.peak_lent = 0

@@ -125,6 +125,12 @@ class Layer:
         """Constructor arguments as JSON-compatible values (used by ``save``/``load_model``)."""
         return {}
 
+    def _drop_caches(self) -> None:
+        """Forget what the last forward pass saved for backward, here and in every sub-layer."""
+        self._cache = None
+        for child in self.children().values():
+            child._drop_caches()
+
     # ---- helpers for subclasses ------------------------------------------------------------
     def _saved(self):
         """The forward cache, or a clear RuntimeError if ``forward`` has not run yet."""

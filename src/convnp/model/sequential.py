@@ -41,14 +41,21 @@ class Sequential(Chain):
         self._plan = None  # the fast engine's plan of the last forward pass
 
     def forward(self, x):
-        """Apply every layer in order. Errors name the failing layer's index."""
+        """Apply every layer in order. Errors name the failing layer's index.
+
+        What the last pass kept for ``backward`` is dropped first (a ``backward`` after this
+        pass needs this pass's), so a training step never holds two steps' caches at once."""
+        threaded = self._plan is not None and self._plan.threaded  # the last pass split its work
+        self._drop_caches()  # kept while this pass runs, the last pass's caches would double the memory
         if engines.get_engine() != "fast":
-            self._plan = None
             return super().forward(x)
-        previous, self._plan = self._plan, planner.plan(self.layers, self.training)
-        if previous is not None:  # whether the last step split its work (then BLAS stays on one thread)
-            self._plan.threaded = previous.threaded
+        self._plan = planner.plan(self.layers, self.training)
+        self._plan.threaded = threaded  # then BLAS stays on one thread (parallel.single_threaded_blas)
         return self._plan.forward(x)
+
+    def _drop_caches(self) -> None:
+        super()._drop_caches()
+        self._plan = None  # its steps hold the fast engine's caches
 
     def _inference_forward(self, x):
         """``forward`` for ``predict`` and ``evaluate`` (eval mode, no ``backward`` to follow):
