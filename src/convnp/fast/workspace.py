@@ -20,11 +20,11 @@ Bounds: arrays smaller than ``MIN_BYTES`` come from ``np.empty`` (NumPy and mall
 well). Of blocks nobody uses, the workspace keeps at most ``MAX_FREE_BYTES`` or, when more, as
 many bytes as it has seen lent out at once, up to ``MAX_PEAK_BYTES``: a step that needs 200 MB
 at its peak gets them back next step (docs/performance.md, "Workspace (allocator)"). Older ones
-are released, and :func:`clear` releases them all. One workspace serves every thread (the
-engine's worker threads, :mod:`.parallel`, take their parts' arrays from it too): a lock guards
-its free list, so a block is lent to one array at a time, and a block freed by one thread
-serves the next request of any (one workspace per thread kept free blocks the other thread
-could have used; docs/performance.md, "Threads").
+are released when a new block is made, and :func:`clear` releases them all. One workspace
+serves every thread (the engine's worker threads, :mod:`.parallel`, take their parts' arrays
+from it too): a lock guards its free list, so a block is lent to one array at a time, and a
+block freed by one thread serves the next request of any (one workspace per thread kept free
+blocks the other thread could have used; docs/performance.md, "Threads").
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Workspace:
         nbytes = math.prod(shape) * dtype.itemsize
         block = self._free_block(nbytes)
         if block is None:
+            self._trim()
             block = np.empty(nbytes, np.uint8)
         self.lent_bytes += block.nbytes
         self.peak_lent = max(self.peak_lent, self.lent_bytes)
@@ -116,7 +117,7 @@ class Workspace:
             self.returned.append(entry[1])
 
     def _take_back(self) -> None:
-        """Put returned blocks on the free list; release the oldest free ones beyond the budget."""
+        """Put returned blocks on the free list."""
         while self.returned:
             block = self.returned.popleft()
             self.lent_bytes -= block.nbytes
@@ -125,6 +126,11 @@ class Workspace:
                 bisect.insort(self.sizes, block.nbytes)
             self.free_by_size[block.nbytes].append(block)
             self.free_bytes += block.nbytes
+
+    def _trim(self) -> None:
+        """Release the oldest free blocks beyond the budget. Run only before a new block is made:
+        when a step's arrays come back all at once (a forward pass drops the last one's caches),
+        they are the blocks the step is about to ask for again."""
         budget = max(MAX_FREE_BYTES, min(self.peak_lent, MAX_PEAK_BYTES))
         while self.free_bytes > budget:
             _, oldest = self.free.popitem(last=False)
