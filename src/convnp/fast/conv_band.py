@@ -31,8 +31,8 @@ from .windows import images_per_chunk
 
 BLOCKS = range(2, 17)  # outputs per band considered (those that divide the output width)
 COPY_MACS = 32  # multiply-adds that cost as much as copying one number of a window matrix
-RUN_MACS = 128  # ... as starting one run of the band copy (fitted: docs/performance.md, "Band route")
-MIN_GAIN_MACS = 16  # a smaller predicted gain is within the model's error: keep the window matrix
+RUN_MACS = 512  # ... as starting one run of a copy (refitted: docs/performance.md, "Band route")
+MIN_GAIN_MACS = 48  # a smaller predicted gain is within the model's error: keep the window matrix
 WHOLE_ROW_DX_MAX_GROWTH = 2.0  # dx in whole-row bands while that costs at most this many times the multiplies
 
 
@@ -40,20 +40,22 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
     """Outputs per band for this convolution, or None where the window-matrix route is faster.
 
     Per output, kernel row and input channel, a band of B outputs copies ``KW - SPAN/B`` fewer
-    numbers than the window matrix, in 1/(B*C) runs, and does ``O*(SPAN - KW)`` more
-    multiply-adds. Counted in multiply-adds, the gain is::
+    numbers than the window matrix, in 1/B as many runs (the window matrix copies one run of
+    KW*C numbers per output and kernel row, the band one of SPAN*C per B outputs), and does
+    ``O*(SPAN - KW)`` more multiply-adds. Counted in multiply-adds, the gain is::
 
-        COPY_MACS * (KW - SPAN/B) - O * (SPAN - KW) - RUN_MACS / (B*C)
+        COPY_MACS * (KW - SPAN/B) + RUN_MACS * (1 - 1/B) / C - O * (SPAN - KW)
 
     The block with the largest gain above ``MIN_GAIN_MACS`` is used; for inference
     (``for_backward=False``), where the band's slower input gradient does not run, any gain
     above 0 — unless the window route would split over the engine's threads (``splits``): a
     band never splits, and a small gain does not repay the other core.
 
-    On the zoo's layers this picks B = 6 for a 1->8 5x5 conv and B = 4 for 8->16 (both 1.2-2x
-    faster, forward + backward), and the window matrix for every 3x3 conv with 16 or more
-    filters: a band is 10-30% slower with 32 or more, and 28% slower for the ResNets' 16->16
-    convs at 32x32, whose predicted gain (12 at B = 2) is below the threshold. Their inference on
+    On the zoo's layers this picks B = 8 for seed002's 1->8 5x5 conv and B = 4 for its 8->16,
+    B = 14 and 5 for LeNet-5's, B = 4 for simple-cnn's 1->30, B = 13 for seed000's 1->8 3x3, and
+    B = 2-7 for 3x3 convs with 1-3 input channels; the window matrix for 3x3 convs with 16 or
+    more input channels: bands are 1.3-1.5x slower for the ResNets' and deep-cnn's 16->16
+    convs, whose predicted gain (32 at B = 2) is below the threshold. Their inference on
     threads without that band: 1.13x / 1.26x faster at batch 64 / 256 (cifar-resnet14). The
     measurements are in docs/performance.md, "Band route".
     """
@@ -63,7 +65,8 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
         if out_hw[1] % block:
             continue
         span = (block - 1) * stride[1] + kw
-        gain = COPY_MACS * (kw - span / block) - out_channels * (span - kw) - RUN_MACS / (block * c)
+        gain = (COPY_MACS * (kw - span / block) + RUN_MACS * (1 - 1 / block) / c
+                - out_channels * (span - kw))
         if gain > best_gain:
             best, best_gain = block, gain
     return best
