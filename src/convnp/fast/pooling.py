@@ -207,12 +207,13 @@ def _sum_kernel_rows(large, k, step, count, axis):
     shape = large.shape[:axis] + (count,) + large.shape[axis + 1:]
     small = workspace.empty(shape, large.dtype)
     target, source = (small, large) if axis == 1 else (small.swapaxes(1, 2), large.swapaxes(1, 2))
-    for i in range(k):
-        term = source[:, axis_offset_slice(i, step, count)]
-        if i == 0:
-            target[...] = term
-        else:
-            target += term
+    terms = [source[:, axis_offset_slice(i, step, count)] for i in range(k)]
+    if k == 1:
+        target[...] = terms[0]
+    else:  # the first two in one pass: a copy and an addition would be two
+        np.add(terms[0], terms[1], out=target)
+    for term in terms[2:]:
+        target += term
     return small
 
 
