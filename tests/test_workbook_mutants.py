@@ -6,6 +6,7 @@ The tables quote source lines verbatim, hence the long lines.
 """
 # ruff: noqa: E501
 
+import numpy as np
 import pytest
 
 import convnp as cn
@@ -173,3 +174,16 @@ def test_mutant_fails_with_the_expected_diagnosis(name, old, new, stage, words, 
 def test_other_correct_styles_pass(name, old, new, tmp_path):
     report = cn.workbook.check(write(tmp_path, name, mutate(name, old, new)))
     assert report.passed, str(report)
+
+
+def test_a_random_layer_gets_the_same_report_whatever_the_callers_random_state_and_keeps_it(tmp_path):
+    # The learner's Dropout draws its mask from np.random. Stages run with NumPy's global random
+    # state seeded: unseeded, a caller's state whose next 2x4 draw keeps every element (seed 154,
+    # one state in 256) hid a backward that ignores the mask from the first stage.
+    path = write(tmp_path, "dropout", mutate("dropout", "        return dout * self.mask", "        return dout"))
+    for caller_seed in (154, 0):
+        np.random.seed(caller_seed)  # noqa: NPY002 - the legacy global state is the one under test
+        before = np.random.get_state()[1].copy()  # noqa: NPY002
+        report = cn.workbook.check(path)
+        assert report.stages[-1].name == "import and shapes", str(report)
+        assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002

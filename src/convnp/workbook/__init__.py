@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from . import learner
 from .exercises import EXERCISES, Exercise, find
@@ -109,13 +112,29 @@ def _run_stages(exercise: Exercise, path_or_object) -> Report:
         return _failed(report, exercise, 0, str(error), names)
     for index, (stage_name, run) in enumerate(exercise.stages):
         try:
-            message = run(namespace, reference(exercise.name))
+            with _seeded_global_random(index):
+                message = run(namespace, reference(exercise.name))
         except (StageFailure, learner.LearnerError) as error:
             return _failed(report, exercise, index, str(error), names)
         except Exception as error:  # noqa: BLE001 - e.g. a wrong shape deep in a convnp layer
             return _failed(report, exercise, index, "the check stopped: " + learner.describe(error), names)
         report.stages.append(StageResult(stage_name, True, message))
     return report
+
+
+@contextmanager
+def _seeded_global_random(seed: int):
+    """NumPy's global random state seeded for one stage, the caller's restored afterwards.
+
+    A learner's layer may draw from ``np.random`` (Dropout's mask, as in *Deep Learning from
+    Scratch*); seeded, the same code gets the same report every time, and a wrong backward that
+    an all-kept mask would hide is caught at the same stage every time."""
+    saved = np.random.get_state()  # noqa: NPY002 - the legacy global state is what learners' code draws from
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
 
 
 def _failed(report, exercise, index, message, names) -> Report:
