@@ -33,6 +33,7 @@ BLOCKS = range(2, 17)  # outputs per band considered (those that divide the outp
 COPY_MACS = 32  # multiply-adds that cost as much as copying one number of a window matrix
 RUN_MACS = 512  # ... as starting one run of a copy (refitted: docs/performance.md, "Band route")
 MIN_GAIN_MACS = 48  # a smaller predicted gain is within the model's error: keep the window matrix
+INFERENCE_MIN_GAIN_MACS = 24  # ... for a forward pass alone (no backward will follow)
 WHOLE_ROW_DX_MAX_GROWTH = 2.0  # dx in whole-row bands while that costs at most this many times the multiplies
 
 
@@ -47,9 +48,9 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
         COPY_MACS * (KW - SPAN/B) + RUN_MACS * (1 - 1/B) / C - O * (SPAN - KW)
 
     The block with the largest gain above ``MIN_GAIN_MACS`` is used; for inference
-    (``for_backward=False``), where the band's slower input gradient does not run, any gain
-    above 0 — unless the window route would split over the engine's threads (``splits``): a
-    band never splits, and a small gain does not repay the other core.
+    (``for_backward=False``), where the band's slower input gradient does not run, a gain above
+    ``INFERENCE_MIN_GAIN_MACS`` — unless the window route would split over the engine's threads
+    (``splits``): a band never splits, and a small gain does not repay the other core.
 
     On the zoo's layers this picks B = 8 for seed002's 1->8 5x5 conv and B = 4 for its 8->16,
     B = 14 and 5 for LeNet-5's, B = 4 for simple-cnn's 1->30, B = 13 for seed000's 1->8 3x3, and
@@ -60,7 +61,7 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
     measurements are in docs/performance.md, "Band route".
     """
     out_channels, c, _, kw = weight_shape
-    best, best_gain = None, float(MIN_GAIN_MACS if for_backward or splits else 0)
+    best, best_gain = None, float(MIN_GAIN_MACS if for_backward or splits else INFERENCE_MIN_GAIN_MACS)
     for block in BLOCKS:
         if out_hw[1] % block:
             continue
