@@ -25,7 +25,7 @@ def as_pair(value):
     return value if isinstance(value, tuple) else (value, value)
 
 
-CONV_ROUTES = ["windows", "band-narrow", "band-wide"]
+CONV_ROUTES = ["windows", "band-narrow", "band-wide", "shifted"]
 DX_ROUTES = ["columns", "offsets", "rows", "full-correlation"]
 
 
@@ -34,9 +34,13 @@ def use_conv_route(routes, route, dx=None, chunk_bytes=None):
     documented hook :func:`convnp.fast.force_conv_route` (``routes`` is the conftest fixture
     that undoes it): ``'windows'`` (window matrices, never bands), ``'band-narrow'`` /
     ``'band-wide'`` (the band route with the smallest block > 1 / the largest block <= 16 that
-    divides the output width), or ``'auto'`` (the cost model); ``dx`` forces the input-gradient
-    route of window-matrix convolutions, ``chunk_bytes`` the size of window-matrix chunks."""
+    divides the output width), ``'shifted'`` (no bands; the shifted-rows forward for every
+    stride-1 convolution, in bands of up to 3 outputs), or ``'auto'`` (the cost model and the
+    rules); ``dx`` forces the input-gradient route of window-matrix convolutions,
+    ``chunk_bytes`` the size of window-matrix chunks."""
     from convnp.fast import force_conv_route
 
-    band = {"windows": "off", "band-narrow": "narrow", "band-wide": "wide", "auto": None}[route]
-    routes.enter_context(force_conv_route(band=band, dx=dx, chunk_bytes=chunk_bytes))
+    band = {"windows": "off", "band-narrow": "narrow", "band-wide": "wide", "shifted": "off",
+            "auto": None}[route]
+    shift = {"auto": None, "shifted": 3}.get(route, "off")
+    routes.enter_context(force_conv_route(band=band, dx=dx, chunk_bytes=chunk_bytes, shift=shift))

@@ -32,6 +32,10 @@ matrix of :mod:`.conv_band`: one row per block of B neighbouring outputs, KH*SPA
 instead of B*KH*KW*C, against a banded weight matrix (more multiplies, much less copying;
 docs/performance.md, "Band route").
 
+A stride-1 convolution with 4-32 input channels whose ``dx`` is a full correlation takes a
+fourth route forward, with no matrix at all: GEMMs on shifted views of the padded image, one
+per kernel row, their outputs added (:mod:`.conv_shift`).
+
 Each matrix is several times larger than the image. Up to ``windows.KEEP_COLUMNS_BYTES`` it is
 built whole and kept for ``dW``; beyond that it is built in chunks of images of at most
 ``windows.COLUMN_CHUNK_BYTES`` — small enough that a chunk is still in cache when its GEMM
@@ -56,6 +60,8 @@ from . import parallel, windows, workspace
 from .activations import relu_inplace
 from .conv_backward import FEW_CHANNELS, backward_full_correlation, dx_route, input_grad, weight_rows
 from .conv_band import COPY_MACS, band_chunks, band_weight_grad, band_weights, block_for
+from .conv_shift import shift_block, shift_forward_into
+from .routes import forced
 from .windows import column_chunks, pad_channels_last, transposed_chunks
 
 
@@ -73,6 +79,7 @@ class ConvCache:
     out_hw: tuple
     has_bias: bool
     block: int | None = None  # outputs per band on the band route (:mod:`.conv_band`), else None
+    shift: int | None = None  # outputs per band of a shifted-rows forward (:mod:`.conv_shift`), else None
     parts: list | None = None  # (images, ConvCache) per part of the batch when the parts ran on threads
 
     @property
@@ -141,12 +148,28 @@ def _forward_in_parts(y_2d, cache: ConvCache, parts, bias, relu, for_backward):
 
 
 def _cache_for(x, weight, stride, pads, out_hw, bias, for_backward, *, splits) -> ConvCache:
-    return ConvCache(x, x.shape[1] < FEW_CHANNELS, None, weight, x.shape, stride, pads, out_hw,
-                     bias is not None, block_for(weight.shape, stride, out_hw, for_backward, splits))
+    cache = ConvCache(x, x.shape[1] < FEW_CHANNELS, None, weight, x.shape, stride, pads, out_hw,
+                      bias is not None, block_for(weight.shape, stride, out_hw, for_backward, splits))
+    if not cache.block:
+        cache.shift = _shift_for(cache)
+    return cache
+
+
+def _shift_for(cache: ConvCache) -> int | None:
+    """The band width of a shifted-rows forward for this layer, or None: as forced, else by
+    :func:`.conv_shift.shift_block`'s rule where ``dx`` is a full correlation (whose backward
+    never needs the input's window matrix, which this forward does not build)."""
+    block = shift_block(cache.x_shape[1], cache.weight.shape, cache.stride, cache.out_hw)
+    if block is None or forced("shift") is not None:
+        return block
+    return block if not cache.transposed and dx_route(cache) == "full-correlation" else None
 
 
 def _forward_into(y_2d, cache: ConvCache, bias, relu):
     """Write the convolution of ``cache.source`` into ``y_2d`` (N*OH*OW, O), piece by piece."""
+    if cache.shift:
+        shift_forward_into(y_2d, cache.source, cache.weight, bias, cache.pads, cache.shift, relu)
+        return
     matrix, chunks, separate_bias = _forward_route(cache, bias)
     out = y_2d.reshape(-1, matrix.shape[0])  # (N*OH*OW, O), or (N*OH*OW/B, B*O) on the band route
     built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix

@@ -54,9 +54,10 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
 
     On the zoo's layers this picks B = 8 for seed002's 1->8 5x5 conv and B = 4 for its 8->16,
     B = 14 and 5 for LeNet-5's, B = 4 for simple-cnn's 1->30, B = 13 for seed000's 1->8 3x3, and
-    B = 2-7 for 3x3 convs with 1-3 input channels; the window matrix for 3x3 convs with 16 or
-    more input channels: bands are 1.3-1.5x slower for the ResNets' and deep-cnn's 16->16
-    convs, whose predicted gain (32 at B = 2) is below the threshold. Their inference on
+    B = 2-7 for 3x3 convs with 1-3 input channels; no band for 3x3 convs with 16 or more input
+    channels (they take window matrices or shifted rows, :mod:`.conv_shift`): bands are
+    1.3-1.5x slower for the ResNets' and deep-cnn's 16->16 convs, whose predicted gain (32 at
+    B = 2) is below the threshold. Their inference on
     threads without that band: 1.13x / 1.26x faster at batch 64 / 256 (cifar-resnet14). The
     measurements are in docs/performance.md, "Band route".
     """

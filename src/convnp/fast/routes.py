@@ -1,7 +1,8 @@
 """Which route a fast convolution or max-pool takes, and the documented test hooks that force one.
 
 The engine picks a convolution's routes from its shape (:func:`.conv_band.band_block`'s cost
-model for the forward, :func:`.conv_backward.dx_route`'s rule for the input gradient). Every
+model and :func:`.conv_shift.shift_block`'s rule for the forward, :func:`.conv_backward.dx_route`'s
+rule for the input gradient). Every
 route computes the same numbers; tests prove it by forcing each one on the same layers::
 
     from convnp.fast import force_conv_route
@@ -18,11 +19,11 @@ from contextlib import contextmanager
 
 BAND_CHOICES = (None, "off", "narrow", "wide")
 DX_CHOICES = (None, "columns", "offsets", "rows", "full-correlation")
-_forced = {"band": None, "dx": None, "gather": None, "chunk_bytes": None}
+_forced = {"band": None, "dx": None, "gather": None, "chunk_bytes": None, "shift": None}
 
 
 @contextmanager
-def force_conv_route(band=None, dx=None, chunk_bytes=None):
+def force_conv_route(band=None, dx=None, chunk_bytes=None, shift=None):
     """Force the routes of every fast convolution run inside the ``with`` block (a test hook).
 
     Parameters
@@ -36,7 +37,12 @@ def force_conv_route(band=None, dx=None, chunk_bytes=None):
     chunk_bytes : None or int
         None: window (and band) matrices up to ``windows.KEEP_COLUMNS_BYTES`` are built whole
         and kept for backward, larger ones in chunks of ``windows.COLUMN_CHUNK_BYTES``. An int:
-        never whole, always in chunks of at most this many bytes (at least one image each).
+        never whole, always in chunks of at most this many bytes (at least one image each); the
+        shifted-rows forward's partial outputs too (else ``conv_shift.STAGE_BYTES``).
+    shift : None, 'off' or a positive int
+        None: the rule decides (:func:`.conv_shift.shift_block`). 'off': never the shifted-rows
+        forward. An int B: the shifted-rows forward for every stride-1 convolution that takes
+        no band route, in bands of the largest divisor of the output width up to B.
     """
     if band not in BAND_CHOICES:
         raise ValueError(f"force_conv_route: band must be one of {BAND_CHOICES}, got {band!r}")
@@ -44,7 +50,10 @@ def force_conv_route(band=None, dx=None, chunk_bytes=None):
         raise ValueError(f"force_conv_route: dx must be one of {DX_CHOICES}, got {dx!r}")
     if chunk_bytes is not None and not (isinstance(chunk_bytes, int) and chunk_bytes > 0):
         raise ValueError(f"force_conv_route: chunk_bytes must be None or a positive int, got {chunk_bytes!r}")
-    with _forcing(band=band, dx=dx, chunk_bytes=chunk_bytes):
+    if not (shift is None or shift == "off" or (isinstance(shift, int) and not isinstance(shift, bool)
+                                                and shift > 0)):
+        raise ValueError(f"force_conv_route: shift must be None, 'off' or a positive int, got {shift!r}")
+    with _forcing(band=band, dx=dx, chunk_bytes=chunk_bytes, shift=shift):
         yield
 
 
@@ -81,6 +90,6 @@ def gathers_windows(channels: int, threshold: int) -> bool:
 
 
 def forced(choice: str):
-    """The value forced for ``choice`` ('band', 'dx', 'gather' or 'chunk_bytes'), or None."""
+    """The value forced for ``choice`` ('band', 'dx', 'gather', 'chunk_bytes' or 'shift'), or None."""
     return _forced[choice]
 

@@ -277,14 +277,14 @@ def column_chunks(images, kernel, stride, out_hw, pads=(0, 0, 0, 0)):
         scratch = workspace.zeros((step, h + pads[0] + pads[1], w + pads[2] + pads[3], c), images.dtype)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        padded = _pad_images(images[start:stop], pads, scratch)  # (images, Hp, Wp, C)
+        padded = pad_images(images[start:stop], pads, scratch)  # (images, Hp, Wp, C)
         windows = window_view(padded, kernel, stride, out_hw)  # (images, OH, OW, KH, KW, C) view
         columns = workspace.empty(((stop - start) * rows_per_image, windows[0, 0, 0].size), images.dtype)
         columns.reshape(windows.shape)[...] = windows  # the one copy
         yield slice(start * rows_per_image, stop * rows_per_image), columns
 
 
-def _pad_images(images, pads, scratch):
+def pad_images(images, pads, scratch):
     """``images`` (n, H, W, C) zero-padded: in the first n images of ``scratch`` (whose borders
     must be 0) when given, else as :func:`pad_channels_last` does (themselves when no padding
     is needed and they are contiguous)."""
