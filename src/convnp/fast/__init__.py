@@ -4,8 +4,9 @@ Layers call these functions when the engine is ``"fast"`` (the default; see :mod
 and the textbook's otherwise. Each function here names its textbook twin in its docstring and
 says why it is faster; tests prove every pair equal (float64 to 1e-10). What lives here:
 
-* :mod:`.conv`, :mod:`.conv_backward`, :mod:`.conv_band`, :mod:`.windows` — convolution on
-  channels-last memory, in cache-sized chunks, by the cheapest route for the layer's shape;
+* :mod:`.conv`, :mod:`.conv_backward`, :mod:`.conv_band`, :mod:`.conv_shift`, :mod:`.windows` —
+  convolution on channels-last memory, in cache-sized chunks, by the cheapest route for the
+  layer's shape;
 * :mod:`.pooling` — pooling from strided views of the padded image, one pass per kernel offset;
 * :mod:`.activations` — ReLU with SIMD-friendly passes, tanh's backward in cache-sized pieces;
 * :mod:`.linear` — a backward that skips the first layer's ``dx`` and writes ``dW`` in place;
