@@ -57,9 +57,9 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
     B = 2-7 for 3x3 convs with 1-3 input channels; no band for 3x3 convs with 16 or more input
     channels (they take window matrices or shifted rows, :mod:`.conv_shift`): bands are
     1.3-1.5x slower for the ResNets' and deep-cnn's 16->16 convs, whose predicted gain (32 at
-    B = 2) is below the threshold. Their inference on
-    threads without that band: 1.13x / 1.26x faster at batch 64 / 256 (cifar-resnet14). The
-    measurements are in docs/performance.md, "Band route".
+    B = 2) is below the threshold. Their inference on threads without that band: 1.13x / 1.26x
+    faster at batch 64 / 256 (cifar-resnet14). The measurements are in docs/performance.md,
+    "Band route".
     """
     out_channels, c, _, kw = weight_shape
     best, best_gain = None, float(MIN_GAIN_MACS if for_backward or splits else INFERENCE_MIN_GAIN_MACS)
