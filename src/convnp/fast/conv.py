@@ -60,8 +60,7 @@ from . import parallel, windows, workspace
 from .activations import relu_inplace
 from .conv_backward import FEW_CHANNELS, backward_full_correlation, dx_route, input_grad, weight_rows
 from .conv_band import COPY_MACS, band_chunks, band_weight_grad, band_weights, block_for
-from .conv_shift import shift_block, shift_forward_into
-from .routes import forced
+from .conv_shift import shift_for, shift_forward_into
 from .windows import column_chunks, pad_channels_last, transposed_chunks
 
 
@@ -151,18 +150,8 @@ def _cache_for(x, weight, stride, pads, out_hw, bias, for_backward, *, splits) -
     cache = ConvCache(x, x.shape[1] < FEW_CHANNELS, None, weight, x.shape, stride, pads, out_hw,
                       bias is not None, block_for(weight.shape, stride, out_hw, for_backward, splits))
     if not cache.block:
-        cache.shift = _shift_for(cache)
+        cache.shift = shift_for(cache)
     return cache
-
-
-def _shift_for(cache: ConvCache) -> int | None:
-    """The band width of a shifted-rows forward for this layer, or None: as forced, else by
-    :func:`.conv_shift.shift_block`'s rule where ``dx`` is a full correlation (whose backward
-    never needs the input's window matrix, which this forward does not build)."""
-    block = shift_block(cache.x_shape[1], cache.weight.shape, cache.stride, cache.out_hw)
-    if block is None or forced("shift") is not None:
-        return block
-    return block if not cache.transposed and dx_route(cache) == "full-correlation" else None
 
 
 def _forward_into(y_2d, cache: ConvCache, bias, relu):

@@ -29,6 +29,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import workspace
 from .activations import relu_inplace
+from .conv_backward import dx_route
 from .conv_band import band_weights
 from .routes import forced
 from .windows import pad_images
@@ -56,6 +57,17 @@ def shift_block(in_channels, weight_shape, stride, out_hw) -> int | None:
     if kh * kw == 1 or not MIN_CHANNELS <= in_channels <= MAX_CHANNELS or out_hw[1] < MIN_WIDTH:
         return None
     return 2 if out_channels <= PAIR_MAX_FILTERS and out_hw[1] % 2 == 0 else 1
+
+
+def shift_for(cache) -> int | None:
+    """The band width of a shifted-rows forward for the layer of ``cache`` (a
+    :class:`.conv.ConvCache`), or None: as forced, else by :func:`shift_block`'s rule where
+    ``dx`` is a full correlation (whose backward never needs the input's window matrix, which
+    this forward does not build)."""
+    block = shift_block(cache.x_shape[1], cache.weight.shape, cache.stride, cache.out_hw)
+    if block is None or forced("shift") is not None:
+        return block
+    return block if not cache.transposed and dx_route(cache) == "full-correlation" else None
 
 
 def shift_weights(weight, block):
