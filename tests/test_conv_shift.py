@@ -11,6 +11,7 @@ import pytest
 
 from convnp import fast
 from convnp.fast import force_conv_route
+from convnp.fast.conv_band import band_block
 from convnp.fast.conv_shift import shift_block
 from convnp.functional import conv2d_backward_naive, conv2d_forward_naive
 
@@ -132,3 +133,39 @@ def test_force_conv_route_rejects_bad_shift(bad):
     with pytest.raises(ValueError, match="shift must be None, 'off' or a positive int"), \
             force_conv_route(shift=bad):
         pass
+
+
+@pytest.mark.parametrize("shape, weight_shape, padding", [
+    ((2, 16, 32, 32), (16, 16, 3, 3), 1),  # the ResNets' 16->16: a band in inference before
+    ((2, 16, 28, 28), (16, 16, 3, 3), 1),  # deep-cnn's 16->16
+    ((2, 8, 20, 20), (8, 8, 3, 3), 0),  # 'valid': dx would take another route; inference does not care
+])
+def test_inference_takes_shifted_rows_over_the_rules_band(shape, weight_shape, padding):
+    """A forward pass alone (``for_backward=False``) takes shifted rows where the rule would
+    give a band, and the numbers still equal the loop oracle in float64 — gradients too, should
+    a backward pass follow after all. Training keeps the rule's route; a forced band wins."""
+    rng = np.random.default_rng(7)
+    x, weight = rng.standard_normal(shape), rng.standard_normal(weight_shape)
+    bias = rng.standard_normal(weight_shape[0])
+    out_hw = (shape[2] + 2 * padding - 2, shape[3] + 2 * padding - 2)
+    assert band_block(weight_shape, (1, 1), out_hw, for_backward=False)  # the rule's band
+    y, cache = fast.conv2d_forward(x, weight, bias, padding=padding, for_backward=False)
+    assert cache.shift and cache.block is None
+    np.testing.assert_allclose(y, conv2d_forward_naive(x, weight, bias, padding=padding), rtol=0, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    expected_grads = conv2d_backward_naive(dy, x, weight, padding=padding)
+    for got, expected in zip(fast.conv2d_backward(dy, cache), expected_grads, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-11)
+    with force_conv_route(band="narrow"):
+        _, forced_band = fast.conv2d_forward(x, weight, bias, padding=padding, for_backward=False)
+    assert forced_band.block and forced_band.shift is None
+
+
+def test_training_keeps_the_band_the_rule_gives():
+    """In training the rule's band stays (its backward needs the band matrix, not the image)."""
+    rng = np.random.default_rng(8)
+    x, weight = rng.standard_normal((2, 4, 24, 24)), rng.standard_normal((4, 4, 5, 5))
+    _, train = fast.conv2d_forward(x, weight, padding=2)
+    _, infer = fast.conv2d_forward(x, weight, padding=2, for_backward=False)
+    assert train.block and train.shift is None
+    assert infer.shift and infer.block is None

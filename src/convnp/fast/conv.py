@@ -34,7 +34,8 @@ docs/performance.md, "Band route").
 
 A stride-1 convolution with 4-32 input channels whose ``dx`` is a full correlation takes a
 fourth route forward, with no matrix at all: GEMMs on shifted views of the padded image, one
-per kernel row, their outputs added (:mod:`.conv_shift`).
+per kernel row, their outputs added (:mod:`.conv_shift`). For a forward pass alone (inference)
+it needs nothing of ``dx`` and wins over a band where both would serve.
 
 Each matrix is several times larger than the image. Up to ``windows.KEEP_COLUMNS_BYTES`` it is
 built whole and kept for ``dW``; beyond that it is built in chunks of images of at most
@@ -61,6 +62,7 @@ from .activations import relu_inplace
 from .conv_backward import FEW_CHANNELS, backward_full_correlation, dx_route, input_grad, weight_rows
 from .conv_band import COPY_MACS, band_chunks, band_weight_grad, band_weights, block_for
 from .conv_shift import shift_for, shift_forward_into
+from .routes import forced
 from .windows import column_chunks, pad_channels_last, transposed_chunks
 
 
@@ -148,9 +150,13 @@ def _forward_in_parts(y_2d, cache: ConvCache, parts, bias, relu, for_backward):
 
 def _cache_for(x, weight, stride, pads, out_hw, bias, for_backward, *, splits) -> ConvCache:
     cache = ConvCache(x, x.shape[1] < FEW_CHANNELS, None, weight, x.shape, stride, pads, out_hw,
-                      bias is not None, block_for(weight.shape, stride, out_hw, for_backward, splits))
-    if not cache.block:
-        cache.shift = shift_for(cache)
+                      bias is not None)
+    block = block_for(weight.shape, stride, out_hw, for_backward, splits)
+    # A forward pass alone takes shifted rows over the rule's band where both serve (the 16->16
+    # layers: 1.1-1.2x; docs/performance.md, "Shifted rows"); in training, or forced, the band.
+    keep_band = block and (for_backward or forced("band") is not None)
+    shift = None if keep_band else shift_for(cache, for_backward)
+    cache.block, cache.shift = (None, shift) if shift else (block, None)
     return cache
 
 

@@ -59,13 +59,13 @@ def shift_block(in_channels, weight_shape, stride, out_hw) -> int | None:
     return 2 if out_channels <= PAIR_MAX_FILTERS and out_hw[1] % 2 == 0 else 1
 
 
-def shift_for(cache) -> int | None:
+def shift_for(cache, for_backward=True) -> int | None:
     """The band width of a shifted-rows forward for the layer of ``cache`` (a
-    :class:`.conv.ConvCache`), or None: as forced, else by :func:`shift_block`'s rule where
-    ``dx`` is a full correlation (whose backward never needs the input's window matrix, which
-    this forward does not build)."""
+    :class:`.conv.ConvCache`), or None: as forced, else by :func:`shift_block`'s rule — in
+    training (``for_backward``) only where ``dx`` is a full correlation, whose backward never
+    needs the input's window matrix, which this forward does not build."""
     block = shift_block(cache.x_shape[1], cache.weight.shape, cache.stride, cache.out_hw)
-    if block is None or forced("shift") is not None:
+    if block is None or forced("shift") is not None or not for_backward:
         return block
     return block if not cache.transposed and dx_route(cache) == "full-correlation" else None
 

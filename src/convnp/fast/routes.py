@@ -42,7 +42,8 @@ def force_conv_route(band=None, dx=None, chunk_bytes=None, shift=None):
     shift : None, 'off' or a positive int
         None: the rule decides (:func:`.conv_shift.shift_block`). 'off': never the shifted-rows
         forward. An int B: the shifted-rows forward for every stride-1 convolution that takes
-        no band route, in bands of the largest divisor of the output width up to B.
+        no band route (a forward pass alone takes it over the rule's band too), in bands of the
+        largest divisor of the output width up to B.
     """
     if band not in BAND_CHOICES:
         raise ValueError(f"force_conv_route: band must be one of {BAND_CHOICES}, got {band!r}")
