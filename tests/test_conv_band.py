@@ -125,6 +125,33 @@ def test_inference_keeps_the_window_route_where_it_splits_over_threads():
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_band_that_one_core_would_run_must_beat_the_window_routes_share():
+    """With BLAS held on one thread (a threaded plan's pass) a band runs on one core while the
+    window route's parts run on all: cifar-small's 3->32 conv leaves its band there, deep-cnn's
+    1->16 keeps it (its window route costs more than twice its band). Same numbers either way."""
+    assert band_block((32, 3, 3, 3), (1, 1), (32, 32)) == 2
+    assert band_block((32, 3, 3, 3), (1, 1), (32, 32), splits=True, window_share=0.5) is None
+    assert band_block((16, 1, 3, 3), (1, 1), (28, 28), splits=True, window_share=0.5) == 7
+    if cn.fast.parallel.blas_threads() is None:
+        pytest.skip("OpenBLAS not found: BLAS is never held on one thread")
+    rng = np.random.default_rng(9)
+    x, weight = rng.standard_normal((4, 3, 32, 32)), rng.standard_normal((32, 3, 3, 3))
+    bias = rng.standard_normal(32)
+    with cn.fast.force_threads(2, every_batch=True):
+        y_free, free = cn.fast.conv2d_forward(x, weight, bias, padding=1)
+        with cn.fast.parallel.single_threaded_blas():
+            y_held, held = cn.fast.conv2d_forward(x, weight, bias, padding=1)
+            assert cn.fast.parallel.blas_held()
+        assert not cn.fast.parallel.blas_held()
+    assert free.block == 2 and free.parts is None
+    assert held.block is None and len(held.parts) == 2 and all(not part.block for _, part in held.parts)
+    np.testing.assert_allclose(y_held, y_free, rtol=0, atol=1e-12)
+    dy = rng.standard_normal(y_free.shape)
+    expected_grads = cn.fast.conv2d_backward(dy, free)
+    for got, expected in zip(cn.fast.conv2d_backward(dy, held), expected_grads, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-11)
+
+
 @pytest.mark.parametrize("route", CONV_ROUTES)
 @pytest.mark.parametrize("config", [dict(in_channels=2, out_channels=3, kernel_size=3, padding=1),
                                     dict(in_channels=1, out_channels=2, kernel_size=(2, 3), stride=(2, 1)),

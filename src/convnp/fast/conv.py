@@ -125,7 +125,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, *, relu=False, for
     # copied), which dominates first layers with few channels (docs/performance.md, "Threads").
     window = oh * ow * weight[0].size  # numbers in one image's window matrix
     parts = parallel.image_parts(n, window * (out_channels + COPY_MACS), parallel.PART_MIN_MACS)
-    cache = _cache_for(x, weight, stride, pads, (oh, ow), bias, for_backward, splits=len(parts) > 1)
+    cache = _cache_for(x, weight, stride, pads, (oh, ow), bias, for_backward, parts=len(parts))
     y_2d = workspace.empty((n * oh * ow, out_channels), np.result_type(x, weight))  # (N*OH*OW, O)
     if len(parts) == 1 or cache.block:  # a band GEMM is narrow: split, it lost 10-20% (seed002)
         _forward_into(y_2d, cache, bias, relu)
@@ -139,7 +139,7 @@ def _forward_in_parts(y_2d, cache: ConvCache, parts, bias, relu, for_backward):
     ``y_2d`` and keeps a cache of its own in ``cache.parts`` (docs/performance.md, "Threads")."""
     x, pixels = cache.source, cache.out_hw[0] * cache.out_hw[1]
     cache.parts = [(part, _cache_for(x[part], cache.weight, cache.stride, cache.pads, cache.out_hw, bias,
-                                     for_backward, splits=True)) for part in parts]
+                                     for_backward, parts=len(parts))) for part in parts]
     parallel.run_parts(lambda k: _forward_into(y_2d[parts[k].start * pixels:parts[k].stop * pixels],
                                                cache.parts[k][1], bias, relu), list(range(len(parts))))
     kept = [part_cache.columns for _, part_cache in cache.parts if part_cache.columns is not None]
@@ -148,10 +148,11 @@ def _forward_in_parts(y_2d, cache: ConvCache, parts, bias, relu, for_backward):
             part_cache.columns = None
 
 
-def _cache_for(x, weight, stride, pads, out_hw, bias, for_backward, *, splits) -> ConvCache:
+def _cache_for(x, weight, stride, pads, out_hw, bias, for_backward, *, parts) -> ConvCache:
+    """The layer's routes (``parts``: how many parts the window route would run in)."""
     cache = ConvCache(x, x.shape[1] < FEW_CHANNELS, None, weight, x.shape, stride, pads, out_hw,
                       bias is not None)
-    block = block_for(weight.shape, stride, out_hw, for_backward, splits)
+    block = block_for(weight.shape, stride, out_hw, for_backward, parts)
     # A forward pass alone takes shifted rows over the rule's band where both serve (the 16->16
     # layers: 1.1-1.2x; docs/performance.md, "Shifted rows"); in training, or forced, the band.
     keep_band = block and (for_backward or forced("band") is not None)

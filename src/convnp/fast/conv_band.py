@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import workspace
+from .parallel import blas_held
 from .routes import forced
 from .windows import images_per_chunk
 
@@ -37,7 +38,7 @@ INFERENCE_MIN_GAIN_MACS = 24  # ... for a forward pass alone (no backward will f
 WHOLE_ROW_DX_MAX_GROWTH = 2.0  # dx in whole-row bands while that costs at most this many times the multiplies
 
 
-def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) -> int | None:
+def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False, window_share=1.0) -> int | None:
     """Outputs per band for this convolution, or None where the window-matrix route is faster.
 
     Per output, kernel row and input channel, a band of B outputs copies ``KW - SPAN/B`` fewer
@@ -51,6 +52,13 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
     (``for_backward=False``), where the band's slower input gradient does not run, a gain above
     ``INFERENCE_MIN_GAIN_MACS`` — unless the window route would split over the engine's threads
     (``splits``): a band never splits, and a small gain does not repay the other core.
+
+    ``window_share`` is the part of the window route's cost that the band must beat: 1, or 1/T
+    where the window route's parts run on T threads while BLAS is held on one (a threaded
+    plan's pass, :func:`block_for`), so that the band would run on one core alone. Per output,
+    kernel row and input channel the window route costs ``(O + COPY_MACS) * KW + RUN_MACS / C``,
+    the band ``O * SPAN + COPY_MACS * SPAN / B + RUN_MACS / (B * C)``; the gain is the share of
+    the first less the second (the formula above at a share of 1).
 
     On the zoo's layers this picks B = 8 for seed002's 1->8 5x5 conv and B = 4 for its 8->16,
     B = 14 and 5 for LeNet-5's, B = 4 for simple-cnn's 1->30, B = 13 for seed000's 1->8 3x3, and
@@ -67,8 +75,9 @@ def band_block(weight_shape, stride, out_hw, for_backward=True, splits=False) ->
         if out_hw[1] % block:
             continue
         span = (block - 1) * stride[1] + kw
-        gain = (COPY_MACS * (kw - span / block) + RUN_MACS * (1 - 1 / block) / c
-                - out_channels * (span - kw))
+        window = (out_channels + COPY_MACS) * kw + RUN_MACS / c
+        band = out_channels * span + COPY_MACS * span / block + RUN_MACS / (block * c)
+        gain = window_share * window - band
         if gain > best_gain:
             best, best_gain = block, gain
     return best
@@ -196,12 +205,17 @@ def _scatter_add_bands(dx_p, grad_rows, stride, out_hw, block):
         target += dx_p[:, :, :, start:start + size]  # (n, OH, OW/B, size, C)
 
 
-def block_for(weight_shape, stride, out_hw, for_backward=True, splits=False) -> int | None:
+def block_for(weight_shape, stride, out_hw, for_backward=True, parts=1) -> int | None:
     """Outputs per band for this convolution (None: window matrices), as forced or by the cost
-    model (:func:`band_block`)."""
+    model (:func:`band_block`). ``parts``: how many parts of the batch the window route would
+    run on the engine's threads. Where it splits while BLAS is held on one thread (a pass of a
+    plan whose layers split), a band would run on one core alone: it must beat the window
+    route's cost per thread (cifar-small's 3->32 conv then leaves its band: 1.01-1.10x a step;
+    docs/performance.md, "Band route")."""
     band = forced("band")
     if band is None:
-        return band_block(weight_shape, stride, out_hw, for_backward, splits)
+        share = 1 / parts if parts > 1 and blas_held() else 1.0
+        return band_block(weight_shape, stride, out_hw, for_backward, parts > 1, share)
     if band == "off":
         return None
     divisors = [b for b in range(1, min(out_hw[1], 16) + 1) if out_hw[1] % b == 0]

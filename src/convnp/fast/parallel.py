@@ -151,6 +151,12 @@ def blas_threads() -> int | None:
     return None if blas is None else int(blas.get())
 
 
+def blas_held() -> bool:
+    """Whether BLAS is held on one thread now by :func:`single_threaded_blas` (several engine
+    threads, OpenBLAS found): a product that does not split into parts runs on one core."""
+    return _threads > 1 and _blas_depth[0] > 0 and _blas_threads() is not None
+
+
 @contextmanager
 def single_threaded_blas():
     """BLAS on one thread inside the ``with`` block (nested blocks: the outermost one counts),
