@@ -1,6 +1,6 @@
 """The fast engine's plan runs a ReLU that feeds a MaxPool2d after the pool, and lets a Conv2d
-apply the ReLU that follows it: the same numbers as running the layers one at a time in the
-order given, forward and backward, ties and NaN included."""
+or a MaxPool2d apply the ReLU that follows it: the same numbers as running the layers one at a
+time in the order given, forward and backward, ties and NaN included."""
 
 import numpy as np
 import pytest
@@ -63,7 +63,8 @@ def test_reordered_run_gives_the_same_outputs_and_gradients(channels, pool_args,
     if with_nan:
         x[0, :, 2, 3] = np.nan
     y_fast = model.forward(x)
-    assert [index for index, _ in plan(model.layers).steps] == [0, 2, 3, 1, 4, 5]  # the ReLU runs last
+    steps = plan(model.layers).steps  # the ReLU runs after both pools, inside the second one's step
+    assert [index for index, _ in steps] == [0, 2, 3, 4, 5] and steps[2][1].relu is model.layers[1]
     dy = rng.standard_normal(y_fast.shape)
     dx_fast = model.backward(dy)
     grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
@@ -73,6 +74,40 @@ def test_reordered_run_gives_the_same_outputs_and_gradients(channels, pool_args,
     for name, grad in grads.items():
         np.testing.assert_array_equal(grads_fast[name], grad, err_msg=name)
     assert np.isnan(y).any() == with_nan
+
+
+@pytest.mark.parametrize("channels", [3, 70])  # gathered windows / strided views in training
+@pytest.mark.parametrize("training", [True, False])
+def test_a_max_pool_applies_the_relu_after_it_even_for_inf_and_nan(channels, training):
+    """Conv -> ReLU -> MaxPool runs as a conv and a pool that applies the ReLU: the same outputs
+    and gradients as the layers one at a time, with zeros, ties, a NaN input and an inf, -inf
+    and NaN gradient (the ReLU's rule: nothing passes where its output is 0)."""
+    rng = np.random.default_rng(channels)
+    model = _integer_conv_model(channels, cn.MaxPool2d(2), (6, 8), rng)
+    model = cn.Sequential(*model.layers[:3]).train(training)  # conv, ReLU, pool
+    x = rng.integers(-2, 3, (3, 2, 6, 8)).astype(np.float64)
+    x[1, :, 2, 3] = np.nan
+    steps = plan(model.layers, training).steps
+    assert [index for index, _ in steps] == [0, 2] and steps[1][1].relu is model.layers[1]
+    y_fast = model.forward(x)
+    dy = rng.standard_normal(y_fast.shape)
+    dy[0, 0, 0, :3] = np.inf, -np.inf, np.nan
+    zero = np.argwhere(y_fast == 0)[0]
+    dy[tuple(zero)] = np.inf  # where the ReLU stopped: must give nothing
+    dx_fast = model.backward(dy)
+    grads_fast = {name: p.grad.copy() for name, p in model.named_parameters().items()}
+    y, dx, grads = _given_order(model, x, dy)
+    np.testing.assert_array_equal(y_fast, y)
+    np.testing.assert_array_equal(dx_fast, dx)
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grads_fast[name], grad, err_msg=name)
+    conv, relu, pool = model.layers  # the pool step's own gradient, before the conv mixes it
+    pooled = steps[1][1].forward(conv.forward(x))
+    grad_fast = steps[1][1].backward(dy)
+    grad = relu.backward(pool.backward(dy))  # the layers' caches from _given_order's forward
+    np.testing.assert_array_equal(pooled, y)
+    np.testing.assert_array_equal(grad_fast, grad)
+    assert np.isinf(grad).sum() == 2 and np.isnan(grad).sum() >= 1
 
 
 def test_a_residual_branch_runs_in_the_same_order_forward_and_backward():

@@ -119,6 +119,33 @@ def test_max_pool_routes_the_gradient_to_a_nan_like_torch(routes, gather):
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("gather", [False, True], ids=["strided-forward", "gathered-forward"])
+@pytest.mark.parametrize("pool_args", [(2,), (3, 2, 1)], ids=["tiled", "overlapping"])
+def test_max_pool_sends_an_inf_or_nan_gradient_only_to_the_maximum(routes, gather, pool_args):
+    """An inf or NaN in ``dy`` reaches its window's maximum and nothing else (0 * inf would be
+    NaN): the engine, the textbook and torch agree, float32 and float64."""
+    from convnp.fast import force_pool_route
+
+    routes.enter_context(force_pool_route(gather=gather))
+    rng = np.random.default_rng(11)
+    for dtype in (np.float64, np.float32):
+        x = rng.standard_normal((2, 3, 6, 8)).astype(dtype)
+        layer = cn.MaxPool2d(*pool_args)
+        y = layer.forward(x)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dy[0, 0, 0, 0], dy[1, 2, 1, 1], dy[0, 1, 2, 3] = np.inf, -np.inf, np.nan
+        dx = layer.backward(dy)
+        xt = torch.tensor(x, requires_grad=True)
+        torch.nn.functional.max_pool2d(xt, *pool_args).backward(torch.from_numpy(dy))
+        tolerance = 1e-6 if dtype == np.float32 else 1e-12  # overlapping windows add in another order
+        np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=tolerance, atol=0)  # NaN and inf placed alike
+        with cn.engine("reference"):
+            reference = cn.MaxPool2d(*pool_args)
+            reference.forward(x)
+            np.testing.assert_allclose(reference.backward(dy), dx, rtol=tolerance, atol=0)
+        assert np.isinf(dx).sum() == 2 and np.isnan(dx).sum() == 1
+
+
 @pytest.mark.parametrize("kernel, hw", [(2, (8, 6)), (3, (9, 6)), ((2, 3), (4, 9)), (1, (3, 5))])
 @pytest.mark.parametrize("values", ["relu", "integers"])
 def test_max_pool_windows_that_tile_the_input_exactly_match_torch(kernel, hw, values, torch_check):

@@ -10,6 +10,10 @@ numbers (up to float rounding where said) with less work:
   positive, and nothing otherwise. After the pool the ReLU touches 1/(KH*KW) of the numbers.
 * **Conv2d + ReLU.** A Conv2d that runs directly before a ReLU applies it to each piece of its
   output while that piece is still in cache: one pass over the activation in memory less.
+* **MaxPool2d + ReLU.** A MaxPool2d that runs directly before a ReLU (the ReLU moved there, as
+  above) applies it to its output in place, and folds its backward into the pool's: the
+  gradient reaches a window's maximum only where the pooled output is positive. No step, array
+  or pass of the ReLU's own.
 * **BatchNorm folded into a convolution** in evaluation mode: a BatchNorm2d (in eval mode)
   right after a Conv2d is an affine map per channel, so it becomes the convolution's weights and
   bias (:class:`.steps.ConvStep`): no pass of its own, and a ReLU after it fuses as above.
@@ -75,7 +79,9 @@ def plan(layers, training: bool = True, prefix: str = "layer ") -> Plan:
         elif type(layer) is Linear:
             steps.append((index, LinearStep(layer)))
         elif type(layer) is MaxPool2d:
-            steps.append((index, MaxPoolStep(layer, training)))
+            relu = following[0] if following and type(following[0]) is ReLU else None
+            steps.append((index, MaxPoolStep(layer, training, relu)))
+            taken += relu is not None
         else:
             steps.append((index, LayerStep(layer)))
         k += taken

@@ -102,7 +102,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, for_backward=T
     return y.transpose(0, 3, 1, 2), cache  # (N, C, OH, OW) view
 
 
-def max_pool2d_backward(dy, cache: PoolCache):
+def max_pool2d_backward(dy, cache: PoolCache, relu=False):
     """Route each ``dy`` element to the input element that was its window's maximum.
 
     Twin of :func:`convnp.functional.max_pool2d_backward` (same numbers); faster because the first
@@ -110,7 +110,17 @@ def max_pool2d_backward(dy, cache: PoolCache):
 
     Offsets are visited in row-major window order and an output position is "claimed" by the
     first offset equal to its maximum, so on ties the first maximum gets the gradient (torch's
-    rule). A NaN maximum is routed to the last NaN of its window, as torch's kernel does.
+    rule). A NaN maximum is routed to the last NaN of its window, as torch's kernel does. Every
+    other element gets 0, whatever ``dy`` holds (an inf or NaN ``dy`` included).
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, C, OH, OW)
+    cache : PoolCache
+    relu : bool
+        A ReLU ran on the pooled output in place (``relu_inplace(y)`` after the forward pass, as
+        the plan's max-pool step does): also its backward, ``dy`` stopped where ``y <= 0``
+        (:func:`.activations.relu_backward`'s rule), folded into the claims: no pass of its own.
 
     Returns
     -------
@@ -132,10 +142,32 @@ def max_pool2d_backward(dy, cache: PoolCache):
             nan_hit = np.isnan(element) & nan_unclaimed
             nan_unclaimed &= ~nan_hit
             element_hit |= nan_hit
+    if relu:  # the ReLU's backward: no claim where its output y <= 0 (a NaN y passes dy on)
+        stopped = np.less_equal(cache.y, 0, out=workspace.empty(cache.y.shape, bool))
+        words = _as_words(hit.reshape(len(hit), -1))  # (K, L/width), 8 mask bytes at a time
+        words &= np.invert(_as_words(stopped.reshape(1, -1)))  # (1, L/width): a bool byte is 0 or 1
+    select = _selector(dy_nhwc)
     routed = workspace.empty(cache.y.shape, dy.dtype)  # (N, OH, OW, C), one offset at a time
-    grad_padded = scatter_offsets((np.multiply(element_hit, dy_nhwc, out=routed) for element_hit in hit),
+    grad_padded = scatter_offsets((select(element_hit, routed) for element_hit in hit),
                                   cache.padded_shape, cache.kernel, cache.stride, cache.out_hw)
     return crop_to_nchw(grad_padded, cache.pads, cache.x_shape[2:])
+
+
+def _selector(dy):
+    """``select(hit, out)``: ``dy`` where ``hit``, else 0, into ``out``. A multiply by the 0/1 mask
+    where every ``dy`` is finite (exact there, and the fastest pass); else a bitwise AND with
+    all-ones or all-zeros words, which keeps an inf or NaN ``dy`` from turning ``0 * dy`` into
+    NaN (torch sends nothing to the elements that were not the maximum)."""
+    if np.isfinite(dy).all():
+        return lambda hit, out: np.multiply(hit, dy, out=out)
+    words = np.dtype(f"i{dy.itemsize}")
+    keep = workspace.empty(dy.shape, words)
+
+    def select(hit, out):
+        np.negative(hit.view(np.int8), out=keep, casting="unsafe")  # -1 (all bits set) or 0
+        return np.bitwise_and(dy.view(words), keep, out=out.view(words)).view(dy.dtype)
+
+    return select
 
 
 def _window_elements(padded, windows, kernel, stride, out_hw):

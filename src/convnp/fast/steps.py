@@ -159,11 +159,17 @@ class LinearStep:
 
 
 class MaxPoolStep:
-    """A MaxPool2d that keeps its gathered windows for backward only when training.
-    Twin of ``MaxPool2d.forward`` / ``MaxPool2d.backward``."""
+    """A MaxPool2d that keeps its gathered windows for backward only when training, and the ReLU
+    after it (when the plan found one) applied to its output in place.
 
-    def __init__(self, layer, training):
-        self.layer, self.training = layer, training
+    Twin of ``MaxPool2d.forward`` then ``ReLU.forward``, and their backward in reverse. The ReLU
+    runs on the pooled numbers only, and its backward is folded into the pool's: ``dy`` reaches
+    the window's maximum only where the pooled output is positive (or NaN), the same numbers as
+    the ReLU's backward followed by the pool's, without that pass.
+    """
+
+    def __init__(self, layer, training, relu=None):
+        self.layer, self.training, self.relu = layer, training, relu
         self.cache = self.y_shape = None
 
     def forward(self, x):
@@ -171,6 +177,8 @@ class MaxPoolStep:
         layer.check_input(x)
         y, self.cache = max_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding,
                                            for_backward=self.training)
+        if self.relu is not None:
+            relu_inplace(y)  # the cache's y too (the same memory): backward compares with it
         self.y_shape = y.shape
         return y
 
@@ -178,4 +186,4 @@ class MaxPoolStep:
         if self.cache is None:
             raise RuntimeError(f"{self.layer!r}: backward() called before forward(); run forward first")
         self.layer._check_grad(dy, self.y_shape)
-        return max_pool2d_backward(dy, self.cache)
+        return max_pool2d_backward(dy, self.cache, relu=self.relu is not None)
