@@ -276,7 +276,10 @@ def _backward_part(dy, cache: ConvCache, need_input_grad: bool):
         dy_rows = dy_2d.reshape(-1, out_channels * (cache.block or 1))  # (N*OH*OW/B, B*O) on the band route
         dmatrix = None
         for rows, lhs in _kept_or_rebuilt(cache):
-            product = dy_rows[rows].T @ lhs  # the gradient of the forward's weight matrix (one chunk's part)
+            # The gradient of the forward's weight matrix (one chunk's part). On the transposed
+            # route lhs is a view of a (K+1, rows) array: multiplied from the left as it lies,
+            # the product is 1.9x faster (a stem's part: 0.96 -> 0.51 ms; docs/performance.md).
+            product = (lhs.T @ dy_rows[rows]).T if cache.transposed else dy_rows[rows].T @ lhs
             if dmatrix is None:
                 dmatrix = product
             else:
