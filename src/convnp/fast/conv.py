@@ -279,8 +279,8 @@ def _backward_part(dy, cache: ConvCache, need_input_grad: bool):
             # The gradient of the forward's weight matrix (one chunk's part). On the transposed
             # route lhs is a view of a (K+1, rows) array: multiplied from the left as it lies,
             # the product is 1.9x faster (a stem's part: 0.96 -> 0.51 ms), and by np.dot, which
-            # lets go of the interpreter lock where np.matmul keeps it for this shape, so the
-            # other thread's part runs meanwhile (docs/performance.md, "Threads").
+            # lets go of the interpreter lock where np.matmul keeps it (a result of 500 numbers
+            # or fewer), so the other thread's part runs meanwhile (docs/performance.md, "Threads").
             product = np.dot(lhs.T, dy_rows[rows]).T if cache.transposed else dy_rows[rows].T @ lhs
             if dmatrix is None:
                 dmatrix = product
@@ -308,7 +308,8 @@ def _weight_grads(dmatrix, dy_2d, cache: ConvCache):
 def _bias_grad(dy_2d):
     """Column sums of (rows, O) as a matrix-vector product: faster than ``.sum(axis=0)``
     (docs/performance.md, "Window matrices and chunking"); by np.dot, which lets go of the
-    interpreter lock where np.matmul keeps it for this shape (docs/performance.md, "Threads")."""
+    interpreter lock where np.matmul keeps it (a result of 500 numbers or fewer: the threads'
+    parts would run one after the other; docs/performance.md, "Threads")."""
     return np.dot(np.ones(dy_2d.shape[0], dtype=dy_2d.dtype), dy_2d)
 
 
