@@ -93,8 +93,8 @@ def _torch_grads(twin, x, y):
     return {name: p.grad.double().numpy() for name, p in twin.named_parameters()}
 
 
-def _status_kb(field):
-    with open("/proc/self/status") as status:
+def _status_kb(field, pid="self"):
+    with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
@@ -106,19 +106,23 @@ def measure_peak(framework, net, batch_size):
     """
     model, twin, x, y = make_pair(net, batch_size)
     step = ConvnpStep(model, x, y) if framework == "convnp" else TorchStep(twin, x, y)
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-    baseline = _status_kb("VmRSS")
+    started = framework == "convnp" and cn.fast.processes.start_workers()
+    pids = ["self", *(cn.fast.processes.worker_pids() if started else [])]  # workers' growth counts too
+    for pid in pids:
+        with open(f"/proc/{pid}/clear_refs", "w") as refs:
+            refs.write("5")
+    baselines = [_status_kb("VmRSS", pid) for pid in pids]
     for _ in range(3):
         step.train()
-    return (_status_kb("VmHWM") - baseline) / 1024
+    return sum(_status_kb("VmHWM", pid) - base for pid, base in zip(pids, baselines, strict=True)) / 1024
 
 
 def peak_memory_mb(framework, net, batch_size):
     """Peak RSS growth (MB) of training steps, measured in a fresh process (fair to both)."""
     code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r});"
             f"import bench_vs_torch as b; print(b.measure_peak({framework!r}, {net!r}, {batch_size}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, CONVNP_NUM_PROCESSES=str(cn.fast.get_num_processes())))
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -250,11 +254,17 @@ def main():
     parser.add_argument("--profile", action="store_true", help="per-layer time of one step")
     parser.add_argument("--memory", action="store_true", help="peak memory of a training step")
     parser.add_argument("--scaling", action="store_true", help="simple-cnn step time vs batch/image size")
+    parser.add_argument("--modes", nargs="+", choices=["train", "infer"], default=["train", "infer"])
+    parser.add_argument("--processes", type=int, default=1,
+                        help="convnp's training steps split over this many processes (convnp.fast.processes)")
     parser.add_argument("--no-onnxruntime", action="store_true",
                         help="skip the onnxruntime inference column (it needs onnx and onnxruntime)")
     args = parser.parse_args()
     torch.set_num_threads(int(THREADS))
-    print(machine_line())
+    cn.fast.set_num_processes(args.processes)
+    if args.processes > 1 and not cn.fast.processes.start_workers():
+        parser.error(f"--processes {args.processes}: the worker processes did not start")
+    print(machine_line() + (f"; convnp training on {args.processes} processes" if args.processes > 1 else ""))
     if args.profile:
         for net in (cn.models.names() if "all" in args.nets else args.nets):
             profile(net, args.batch_sizes[0])
@@ -272,7 +282,7 @@ def main():
         for batch_size in args.batch_sizes:
             model, twin, x, y = make_pair(net, batch_size)
             mine, theirs = ConvnpStep(model, x, y), TorchStep(twin, x, y)
-            for mode in ("train", "infer"):
+            for mode in args.modes:
                 line = f"{net:<15}{batch_size:>6}{mode:>7}"
                 if mode == "infer" and not args.no_onnxruntime:
                     ort = OnnxRuntimeStep(twin, x, int(THREADS))

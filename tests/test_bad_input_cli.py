@@ -134,6 +134,7 @@ def test_a_config_that_is_not_an_object_is_one_line(finished_run, tmp_path, caps
     (["train", "--lr", "0"], "--lr must be positive"),
     (["train", "--lr", "inf"], "--lr must be positive"),
     (["train", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["train", "--processes", "0"], "--processes: the number of processes must be a positive int, got 0"),
 ])
 def test_bad_train_flags_name_the_flag(argv, fragment, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -278,3 +278,18 @@ def test_weight_decay_reaches_the_optimizer_and_changes_training(tmp_path, capsy
     plain = cn.load_model(tmp_path / "plain" / "model.npz").state_dict()
     decayed = cn.load_model(tmp_path / "decayed" / "model.npz").state_dict()
     assert np.linalg.norm(decayed["0.weight"]) < np.linalg.norm(plain["0.weight"])
+
+
+@pytest.mark.skipif(not cn.fast.processes.available(), reason="worker processes need Linux")
+def test_train_on_two_processes_learns_what_one_process_learns(tmp_path, capsys):
+    common = ["--model", "simple-cnn", "--limit", "512", "--batch-size", "128", "--seed", "4",
+              "--epochs", "1"]
+    assert run_cli(capsys, "train", *common, "--out", tmp_path / "one")[0] == 0
+    steps = cn.fast.processes.split_steps()
+    try:
+        assert run_cli(capsys, "train", *common, "--processes", "2", "--out", tmp_path / "two")[0] == 0
+    finally:
+        cn.fast.set_num_processes(1)
+    assert cn.fast.processes.split_steps() > steps  # 128 simple-cnn images are worth two processes
+    history = [json.loads((tmp_path / run / "history.json").read_text()) for run in ("one", "two")]
+    np.testing.assert_allclose(history[1]["loss"], history[0]["loss"], rtol=1e-4)

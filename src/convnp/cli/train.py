@@ -12,6 +12,7 @@ from .._io import remove_stale_temporaries
 from ..datasets import transforms
 from ..distributed import launched_group
 from ..distributed.launch import from_root, resume_from_root
+from ..fast import processes, set_num_processes
 from ..losses import CrossEntropyLoss
 from ..model.callbacks import LRSchedulerCallback
 from ..model.checkpoint import Checkpoint, load_checkpoint
@@ -59,7 +60,26 @@ def add_parser(subparsers):
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--root", help="data directory (default $CONVNP_DATA or ~/.cache/convnp)")
     parser.add_argument("--download", action="store_true", help="download missing dataset files")
+    parser.add_argument("--processes", type=int, metavar="K",
+                        help="split each batch over K processes, which share no interpreter lock "
+                             "(Linux; default $CONVNP_NUM_PROCESSES or 1; the same numbers)")
     parser.set_defaults(run=run)
+
+
+def set_processes(count, group) -> None:
+    """``--processes``: how many processes split each batch (:mod:`convnp.fast.processes`)."""
+    if count is None:
+        return
+    if group is not None and count > 1:
+        raise CLIError(f"--processes {count} splits batches within one process's step; under MPI each "
+                       f"rank already trains on its own core: leave --processes out")
+    try:
+        set_num_processes(count)
+    except ValueError as error:
+        raise CLIError(f"--processes: {str(error).split(': ', 1)[1]}") from None
+    if count > 1 and not processes.start_workers():  # ready before the first batch
+        print(f"convnp: warning: the {count - 1} worker process(es) did not start in time; batches run in "
+              f"this process until they do", file=sys.stderr)
 
 
 def run_config(args) -> tuple[dict, Path]:
@@ -165,6 +185,7 @@ def run(args) -> int:
 
 def train(args, group=None) -> int:
     """Train as the flags say; under MPI (``group``) every rank trains, rank 0 alone writes."""
+    set_processes(getattr(args, "processes", None), group)
     root = group is None or group.is_root
     config, run_dir = from_root(group, run_config, args)  # one run directory, rank 0's
     (x, y), (x_test, y_test) = load_split_data(config["dataset"], args.root, args.download, config["limit"])

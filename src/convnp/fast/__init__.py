@@ -13,6 +13,9 @@ says why it is faster; tests prove every pair equal (float64 to 1e-10). What liv
 * :mod:`.workspace` — reuse of large work arrays from one step to the next;
 * :mod:`.inference` — ``predict`` and ``evaluate`` with a large batch in parts, one per engine
   thread, each through the whole model (imported by ``convnp.model``, as the planner is);
+* :mod:`.processes`, :mod:`.split`, :mod:`.worker` — a training step's batch split over worker
+  processes, which share no interpreter lock (opt-in: :func:`set_num_processes`), BatchNorm's
+  sums and Dropout's masks exchanged so that the step computes what one process computes;
 * :mod:`.planner` — the plan by which ``Sequential`` runs a model on the engine: a ReLU moved
   after the max-pool it feeds, a Conv2d fused with the ReLU after it, the first layer's ``dx``
   skipped. Imported by ``convnp.model``, not here (it knows the layer classes).
@@ -51,6 +54,7 @@ from .normalization import (
 )
 from .parallel import force_threads, get_num_threads, set_num_threads
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .processes import force_processes, get_num_processes, set_num_processes
 from .routes import force_conv_route, force_pool_route
 
 __all__ = [
@@ -68,7 +72,9 @@ __all__ = [
     "elu_backward",
     "force_conv_route",
     "force_pool_route",
+    "force_processes",
     "force_threads",
+    "get_num_processes",
     "get_num_threads",
     "im2col",
     "leaky_relu",
@@ -82,6 +88,7 @@ __all__ = [
     "relu_backward",
     "relu_inplace",
     "selu",
+    "set_num_processes",
     "set_num_threads",
     "selu_backward",
     "sigmoid",

@@ -57,22 +57,24 @@ def infer(layers, x, whole):
     return np.concatenate(outputs, axis=0)
 
 
-def multiply_adds_per_image(layers, image_shape) -> int | None:
+def multiply_adds_per_image(layers, image_shape, training: bool = False) -> int | None:
     """Multiply-adds of the convolutions and linear layers for one image of ``image_shape``
     (without the batch axis), or None when a layer is not one this module knows or the shapes
-    do not fit (then the model runs whole, and reports any error itself)."""
+    do not fit (then the model runs whole, and reports any error itself). ``training``: layers
+    in training mode count too (a split step exchanges what couples the parts, :mod:`.split`);
+    else they make it None."""
     try:
-        counted = _walk(list(getattr(layers, "layers", layers)), tuple(image_shape))
+        counted = _walk(list(getattr(layers, "layers", layers)), tuple(image_shape), training)
     except (ValueError, TypeError, IndexError):  # a shape the layers will reject with their own message
         return None
     return None if counted is None else counted[0]
 
 
-def _walk(layers, shape):
+def _walk(layers, shape, training=False):
     """``(multiply-adds, output shape)`` of ``layers`` for one image of ``shape``, or None."""
     total = 0
     for layer in layers:
-        counted = _layer_work(layer, shape)
+        counted = _layer_work(layer, shape, training)
         if counted is None:
             return None
         work, shape = counted
@@ -80,11 +82,11 @@ def _walk(layers, shape):
     return total, shape
 
 
-def _layer_work(layer, shape):
+def _layer_work(layer, shape, training=False):
     """``(multiply-adds, output shape)`` of one layer for one image, or None for an unknown one
     (or one in training mode: BatchNorm would take each part's statistics)."""
     kind = type(layer)
-    if layer.training:
+    if layer.training and not training:
         return None
     if kind in SAME_SHAPE:
         return 0, shape
@@ -107,14 +109,14 @@ def _layer_work(layer, shape):
     if kind is L.GlobalAvgPool2d:
         return 0, shape[:1]
     if kind is L.Residual:
-        return _residual_work(layer, shape)
+        return _residual_work(layer, shape, training)
     return None
 
 
-def _residual_work(residual, shape):
-    branch = _walk(residual.layers, shape)
+def _residual_work(residual, shape, training):
+    branch = _walk(residual.layers, shape, training)
     shortcut = (0, shape) if residual.shortcut is None else \
-        _walk(getattr(residual.shortcut, "layers", [residual.shortcut]), shape)
+        _walk(getattr(residual.shortcut, "layers", [residual.shortcut]), shape, training)
     if branch is None or shortcut is None:
         return None
     return branch[0] + shortcut[0], branch[1]

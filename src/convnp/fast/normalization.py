@@ -27,6 +27,7 @@ import numpy as np
 
 from . import workspace
 from .parallel import image_parts, run_parts
+from .processes import combined, whole_batch
 
 ROW_NUMBERS = 4096  # channels-last rows are tiled to at most this many numbers (see _Layout)
 BLOCK_BYTES = 512 * 2**10  # a block: this many bytes of the activation, at least one row
@@ -95,7 +96,7 @@ class _Layout:
         self.each_block(one)
         totals = np.sum(per_block, axis=0, dtype=np.float64)  # (..., R*C) or (..., C)
         totals = totals.reshape(*totals.shape[:-1], self.repeat, self.channels).sum(axis=-2)
-        return totals.astype(dtype)
+        return combined(totals).astype(dtype)  # plus the other processes' parts, in a split step
 
 
 def _layout_of(a, channels_last=None):
@@ -110,6 +111,11 @@ def _layout_of(a, channels_last=None):
     return _Layout(a, channels_last), a
 
 
+def _values_per_channel(x) -> int:
+    """m: the values per channel of the whole batch (of every process's part in a split step)."""
+    return x.size // max(1, x.shape[0] * x.shape[1]) * whole_batch(x.shape[0])
+
+
 def batch_norm_train_forward(x, weight, bias, eps):
     """Normalise ``x`` with its own per-channel statistics.
 
@@ -118,7 +124,7 @@ def batch_norm_train_forward(x, weight, bias, eps):
     memory, on the engine's threads. Returns ``y, cache, mean, var`` (cache: ``(x - mean, inv_std)``).
     """
     layout, x = _layout_of(x)
-    count = x.size // x.shape[1]  # m, values per channel
+    count = _values_per_channel(x)  # m
     x_rows = layout.rows(x)
     mean = layout.total(lambda b: layout.sums(b, x_rows), x.dtype) / count
     centred = workspace.empty_like(x)
@@ -151,7 +157,7 @@ def batch_norm_train_backward(dy, cache, weight):
     centred, inv_std = cache
     layout, centred = _layout_of(centred)
     _, dy = _layout_of(dy, layout.channels_last)  # dy in the centred input's memory order
-    count = dy.size // dy.shape[1]
+    count = _values_per_channel(dy)
     dy_rows, centred_rows = layout.rows(dy), layout.rows(centred)
     sums = layout.total(lambda b: np.stack([layout.sums(b, dy_rows), layout.sums(b, dy_rows, centred_rows)]),
                         np.float64)

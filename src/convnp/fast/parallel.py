@@ -139,6 +139,20 @@ def run_parts(function, parts: list[slice], uses_blas: bool = True) -> list:
         return [first] + [future.result() for future in futures]
 
 
+@contextmanager
+def as_part(uses_blas: bool = True):
+    """Run the ``with`` block as one part of a batch whose other parts run elsewhere (in worker
+    processes, :mod:`.processes`): layers inside do not split it again, and BLAS runs on one
+    thread (the other cores are the other parts')."""
+    saved = getattr(_state, "in_part", False)
+    _state.in_part = True
+    try:
+        with single_threaded_blas() if uses_blas else nullcontext():
+            yield
+    finally:
+        _state.in_part = saved
+
+
 def split_count() -> int:
     """How many times work ran in several parts so far (``Sequential`` asks whether its last
     step did, to decide whether to hold BLAS on one thread for the next)."""

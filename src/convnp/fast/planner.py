@@ -36,7 +36,8 @@ from contextlib import nullcontext
 
 from ..layers import BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Residual
 from ..layers.container import call_labelled
-from . import parallel
+from . import parallel, processes
+from .split import split_step
 from .steps import ConvStep, LayerStep, LinearStep, MaxPoolStep, ResidualStep
 
 __all__ = ["ConvStep", "LayerStep", "LinearStep", "MaxPoolStep", "Plan", "ResidualStep", "execution_order",
@@ -83,7 +84,8 @@ def plan(layers, training: bool = True, prefix: str = "layer ") -> Plan:
             steps.append((index, MaxPoolStep(layer, training, relu)))
             taken += relu is not None
         else:
-            steps.append((index, LayerStep(layer)))
+            split = split_step(layer) if processes.active() is not None else None
+            steps.append((index, split or LayerStep(layer)))
         k += taken
     return Plan(steps, prefix)
 

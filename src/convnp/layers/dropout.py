@@ -40,15 +40,19 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self._cache = (None, x.shape)
             return x.copy()
-        keep = 1.0 - self.p
-        if keep == 0:
-            mask = np.zeros(x.shape, dtype=x.dtype)
-        else:
-            draw_dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
-            kept = self.rng.random(x.shape, dtype=draw_dtype) < keep
-            mask = kept.astype(x.dtype) * x.dtype.type(1.0 / keep)  # (N, ...), 0 or 1/(1-p)
+        mask = self.mask_for(x.shape, x.dtype)
         self._cache = (mask, x.shape)
         return x * mask
+
+    def mask_for(self, shape, dtype):
+        """A training mask for an input of ``shape``: 0 or ``1 / (1 - p)``, drawn from ``rng``."""
+        keep = 1.0 - self.p
+        if keep == 0:
+            return np.zeros(shape, dtype=dtype)
+        dtype = np.dtype(dtype)
+        draw_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+        kept = self.rng.random(shape, dtype=draw_dtype) < keep
+        return kept.astype(dtype) * dtype.type(1.0 / keep)  # (N, ...), 0 or 1/(1-p)
 
     def backward(self, dy):
         mask, x_shape = self._saved()

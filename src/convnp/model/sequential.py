@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import engines
 from .._checks import positive_int
-from ..fast import inference, planner
+from ..fast import inference, planner, split
 from ..layers.container import Chain
 from . import training
 
@@ -49,8 +49,10 @@ class Sequential(Chain):
         self._drop_caches()  # kept while this pass runs, the last pass's caches would double the memory
         if engines.get_engine() != "fast":
             return super().forward(x)
-        self._plan = planner.plan(self.layers, self.training)
-        self._plan.threaded = threaded  # then BLAS stays on one thread (parallel.single_threaded_blas)
+        self._plan = split.split_plan(self.layers, x) if self.training else None  # over processes
+        if self._plan is None:
+            self._plan = planner.plan(self.layers, self.training)
+            self._plan.threaded = threaded  # then BLAS stays on one thread (parallel.single_threaded_blas)
         return self._plan.forward(x)
 
     def _drop_caches(self) -> None:
