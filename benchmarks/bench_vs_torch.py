@@ -274,7 +274,7 @@ def main():
         return
     nets = cn.models.names() if "all" in args.nets else args.nets
     print(f"\n{'net':<15}{'batch':>6}{'mode':>7}{'convnp img/s':>14}{'torch img/s':>13}{'ratio':>7}"
-          + ("" if args.no_onnxruntime else f"{'ort img/s':>11}{'vs ort':>8}"))
+          + ("" if args.no_onnxruntime or "infer" not in args.modes else f"{'ort img/s':>11}{'vs ort':>8}"))
     for net in nets:
         errors = check_same_step(net)
         print(f"{net}: float32 gradients vs float64, worst relative error: convnp {errors[0]:.1e}, "
