@@ -157,12 +157,17 @@ class SplitPlan:
         """Close the workers, put back what the step changed, and run it in this process."""
         processes.warn(f"a worker process failed during a training step ({error}); the step runs "
                        f"in this process")
-        _close(self.workers)
+        if not isinstance(error, WorkerBusy):  # else another thread's step is using them
+            _close(self.workers)
         _restore_state(self.saved)
         from .planner import plan
 
         self.fallback = plan(self.layers, True)
         return self.fallback
+
+
+class WorkerBusy(WorkerFailed):
+    """A worker this step needs is running another thread's step (or has stopped)."""
 
 
 class NormStep:
@@ -237,7 +242,7 @@ class _holding:
         for worker in self.workers:
             if not worker.alive or not worker.lock.acquire(blocking=False):
                 processes.release_workers(self.taken)
-                raise WorkerFailed("a worker is busy with another step or has stopped")
+                raise WorkerBusy("a worker is busy with another thread's step or has stopped")
             self.taken.append(worker)
 
     def __exit__(self, *exc):
