@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -233,3 +235,24 @@ def test_a_layer_in_another_mode_than_the_model_is_in_that_mode_in_the_workers(r
         model[7].eval()  # Dropout off while the model trains
     assert_same_step(train_step(models[0], x, y), split_step(2, models[1], x, y))
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_two_threads_training_two_models_at_once_get_their_own_steps():
+    x, y = batch(6)
+    expected = [train_step(split_model(seed), x, y) for seed in (0, 5)]
+    models, results = [split_model(0), split_model(5)], [None, None]
+    barrier = threading.Barrier(2, timeout=60)
+
+    def run(k):
+        barrier.wait()
+        results[k] = train_step(models[k], x, y)  # one may find the worker busy: it runs here then
+
+    with cn.fast.force_processes(2, every_batch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        threads = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    for k in (0, 1):
+        assert_same_step(expected[k], results[k])
