@@ -256,3 +256,33 @@ def test_two_threads_training_two_models_at_once_get_their_own_steps():
             thread.join(timeout=120)
     for k in (0, 1):
         assert_same_step(expected[k], results[k])
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_batchnorm_statistics_merged_from_the_parts_lose_no_digits(offset):
+    """Each part centres on its own mean and the parts' sums meet once (Chan's rule): inputs far
+    from zero, whose squares would cancel in a sum of squares, keep their variance."""
+    rng = np.random.default_rng(3)
+    x = (offset + rng.standard_normal((7, 3, 5, 5)) * np.array([1.0, 1e-2, 1e2])[:, None, None])
+    y = rng.integers(0, 4, 7)
+
+    def model():
+        return cn.Sequential(cn.BatchNorm2d(3, dtype=np.float64), cn.Flatten(),
+                             cn.Linear(75, 4, dtype=np.float64, rng=0))
+
+    one, split = train_step_plain(model(), x, y), None
+    before = processes.split_steps()
+    with cn.fast.force_processes(2, every_batch=True):
+        split = train_step_plain(model(), x, y)
+    assert processes.split_steps() == before + 1
+    for a, b in zip(one, split, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
+
+
+def train_step_plain(model, x, y):
+    loss = CrossEntropyLoss()
+    loss(model.forward(x), y)
+    dx = model.backward(loss.backward())
+    norm = model[0]
+    return [dx, norm.weight.grad.copy(), norm.bias.grad.copy(), norm.running_mean.copy(),
+            norm.running_var.copy(), model[2].weight.grad.copy()]

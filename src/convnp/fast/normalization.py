@@ -27,7 +27,7 @@ import numpy as np
 
 from . import workspace
 from .parallel import image_parts, run_parts
-from .processes import combined, whole_batch
+from .processes import active, combined, gathered, whole_batch
 
 ROW_NUMBERS = 4096  # channels-last rows are tiled to at most this many numbers (see _Layout)
 BLOCK_BYTES = 512 * 2**10  # a block: this many bytes of the activation, at least one row
@@ -85,8 +85,12 @@ class _Layout:
 
     def total(self, function, dtype):
         """Per-channel totals of ``function(block)``'s float32 sums (:meth:`sums`, or a stack of
-        them): added over the blocks (in block order) and the tiled copies in float64, then
-        cast to ``dtype``."""
+        them): added over the blocks (in block order) and the tiled copies in float64 — and over
+        the other processes' parts in a split step — then cast to ``dtype``."""
+        return combined(self.part_total(function)).astype(dtype)
+
+    def part_total(self, function):
+        """:meth:`total` of this process's part alone, in float64."""
         per_block = [None] * len(self.blocks)
         index = {block.start: k for k, block in enumerate(self.blocks)}
 
@@ -95,8 +99,7 @@ class _Layout:
 
         self.each_block(one)
         totals = np.sum(per_block, axis=0, dtype=np.float64)  # (..., R*C) or (..., C)
-        totals = totals.reshape(*totals.shape[:-1], self.repeat, self.channels).sum(axis=-2)
-        return combined(totals).astype(dtype)  # plus the other processes' parts, in a split step
+        return totals.reshape(*totals.shape[:-1], self.repeat, self.channels).sum(axis=-2)
 
 
 def _layout_of(a, channels_last=None):
@@ -124,9 +127,13 @@ def batch_norm_train_forward(x, weight, bias, eps):
     memory, on the engine's threads. Returns ``y, cache, mean, var`` (cache: ``(x - mean, inv_std)``).
     """
     layout, x = _layout_of(x)
-    count = _values_per_channel(x)  # m
+    count, split = _values_per_channel(x), active() is not None  # m; the batch split over processes
     x_rows = layout.rows(x)
-    mean = layout.total(lambda b: layout.sums(b, x_rows), x.dtype) / count
+    if split:  # one meeting instead of two: each part centres on its own mean (_merged)
+        part_sums = layout.part_total(lambda b: layout.sums(b, x_rows))
+        mean = part_sums.astype(x.dtype) / (x.size // x.shape[1])
+    else:
+        mean = layout.total(lambda b: layout.sums(b, x_rows), x.dtype) / count
     centred = workspace.empty_like(x)
     centred_rows, tiled_mean = layout.rows(centred), layout.vector(mean)
 
@@ -134,9 +141,14 @@ def batch_norm_train_forward(x, weight, bias, eps):
         np.subtract(x_rows[b], tiled_mean, out=centred_rows[b])
         return layout.sums(b, centred_rows, centred_rows)
 
-    var = layout.total(centre, x.dtype) / count
+    moved = None  # the whole batch's mean less this part's, in a split step
+    if split:
+        mean, var, moved = _merged(part_sums, layout.part_total(centre), mean, x.size // x.shape[1], count)
+    else:
+        var = layout.total(centre, x.dtype) / count
     inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)  # (C,)
-    scale, shift = layout.vector(weight * inv_std), layout.vector(bias)
+    scale = weight * inv_std
+    scale, shift = layout.vector(scale), layout.vector(bias if moved is None else bias - moved * scale)
     y = workspace.empty_like(x)
     y_rows = layout.rows(y)
 
@@ -145,7 +157,29 @@ def batch_norm_train_forward(x, weight, bias, eps):
         y_rows[b] += shift
 
     layout.each_block(normalise)
-    return y, (centred, inv_std), mean, var
+    return y, (centred, inv_std) if moved is None else (centred, inv_std, moved), mean, var
+
+
+def _merged(part_sums, part_squares, part_mean, part_count, count):
+    """The whole batch's ``(mean, var)`` from every process's part in one exchange (Chan et al.'s
+    rule for merging centred sums), and how far the whole mean lies from this part's.
+
+    Each part k sends its sum ``S_k``, its count ``n_k``, the mean ``c_k`` it centred on (as
+    used, rounded) and ``M2_k = sum((x - c_k)**2)``; with the whole mean ``mu = sum(S_k) / m``
+    and ``e_k = S_k / n_k - c_k``, every process then adds, in part order::
+
+        sum((x - mu)**2) = sum_k M2_k + n_k * (mu - c_k)**2 - 2 * n_k * (mu - c_k) * e_k
+
+    — small differences only, so no digits cancel however far the mean lies from zero."""
+    centre = part_mean.astype(np.float64)
+    parts = gathered(np.stack([part_sums, part_squares, centre, np.full_like(centre, part_count)]))
+    sums, squares, centres, counts = parts[:, 0], parts[:, 1], parts[:, 2], parts[:, 3]  # (P, C) each
+    total = np.sum(sums, axis=0)  # in part order
+    mu = total / count
+    off, error = mu - centres, sums / counts - centres
+    m2 = np.sum(squares + counts * off * off - 2 * counts * off * error, axis=0)
+    mean = total.astype(part_mean.dtype) / count
+    return mean, np.maximum(m2, 0.0).astype(part_mean.dtype) / count, mean - part_mean
 
 
 def batch_norm_train_backward(dy, cache, weight):
@@ -154,18 +188,22 @@ def batch_norm_train_backward(dy, cache, weight):
     Twin of :func:`convnp.functional.batch_norm_train_backward` (same numbers); faster for the
     same reasons: two reads of ``dy`` from memory (sums, then ``dx``), in cached blocks, on threads.
     """
-    centred, inv_std = cache
+    centred, inv_std, *moved = cache  # moved: in a split step, the whole mean less this part's
     layout, centred = _layout_of(centred)
     _, dy = _layout_of(dy, layout.channels_last)  # dy in the centred input's memory order
     count = _values_per_channel(dy)
     dy_rows, centred_rows = layout.rows(dy), layout.rows(centred)
-    sums = layout.total(lambda b: np.stack([layout.sums(b, dy_rows), layout.sums(b, dy_rows, centred_rows)]),
-                        np.float64)
+    sums = layout.part_total(lambda b: np.stack([layout.sums(b, dy_rows),
+                                                 layout.sums(b, dy_rows, centred_rows)]))
+    if moved:  # sum(dy * (x - mean)) from this part's centring: less moved * sum(dy)
+        sums[1] -= moved[0] * sums[0]
+    sums = combined(sums)
     dbias = sums[0].astype(dy.dtype)
     dweight = (sums[1] * inv_std).astype(dy.dtype)
     k = weight * inv_std
     a = layout.vector(-k * inv_std * dweight / count)
-    c, k = layout.vector(-k * dbias / count), layout.vector(k)
+    c = -k * dbias / count - (-k * inv_std * dweight / count) * (moved[0] if moved else 0)
+    c, k = layout.vector(c), layout.vector(k)
     dx = workspace.empty_like(centred, dy.dtype)
     dx_rows = layout.rows(dx)
 

@@ -14,9 +14,11 @@ and worker processes (``python -m convnp.fast.worker``), each holding a replica 
 run the others (:mod:`.split`). What couples the images of a batch is exchanged while the parts
 run, so the step computes what one process computes:
 
-* each BatchNorm's per-channel sums (mean, variance; in backward ``sum(dy)`` and
-  ``sum(dy * (x - mean))``) — each worker sends its part's sums, the caller adds all parts' sums
-  in part order and sends the total back (:func:`combined`);
+* each BatchNorm's per-channel statistics, twice a layer: in forward each part's sum and sum of
+  squares about its own mean, merged into the whole batch's mean and variance by Chan et al.'s
+  rule (:func:`gathered`: every process gets every part's, in part order); in backward the
+  parts' ``sum(dy)`` and ``sum(dy * (x - mean))``, added by the caller in part order and the
+  total sent back (:func:`combined`);
 * each Dropout's mask — drawn by the caller for the whole batch from the layer's generator, as
   one process would, each worker sent its rows (:meth:`Exchange.mask_rows`);
 * the weights (the caller's, copied into memory both processes map, before every forward) and
@@ -212,6 +214,13 @@ def combined(totals: np.ndarray) -> np.ndarray:
     return totals if group is None else group.combine(totals)
 
 
+def gathered(values: np.ndarray) -> np.ndarray:
+    """``values`` (one part's float64 numbers) and every other part's, stacked in part order:
+    shape (parts, ...) — (1, ...) where no split step is running."""
+    group = active()
+    return np.asarray(values, np.float64)[None] if group is None else group.gather(values)
+
+
 def whole_batch(images: int) -> int:
     """The number of images of the whole batch whose part of ``images`` this is."""
     group = active()
@@ -224,8 +233,9 @@ class Exchange:
     The caller's side (``workers`` given) receives every worker's message and answers each; a
     worker's side (``caller`` given: its two connections) sends and waits for the answer."""
 
-    def __init__(self, images: int, workers=None, parts=None, rows=None, caller=None):
+    def __init__(self, images: int, workers=None, parts=None, rows=None, caller=None, count=None):
         self.images, self.workers, self.parts, self.rows, self.caller = images, workers, parts, rows, caller
+        self.count = len(parts) if parts is not None else count  # how many parts (processes)
 
     def __enter__(self):
         _state.group = self
@@ -233,6 +243,17 @@ class Exchange:
 
     def __exit__(self, *exc):
         _state.group = None
+
+    def gather(self, values):
+        values = np.ascontiguousarray(values, np.float64)
+        if self.caller is not None:
+            send(self.caller[1], b"S", values)
+            return receive_array(self.caller[0], b"T", (self.count,) + values.shape, np.float64)
+        stack = np.stack([values] + [receive_array(worker.incoming, b"S", values.shape, np.float64)
+                                     for worker in self.workers])  # part order
+        for worker in self.workers:
+            send(worker.outgoing, b"T", stack)
+        return stack
 
     def combine(self, totals):
         totals = np.ascontiguousarray(totals, np.float64)

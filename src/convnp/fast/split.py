@@ -105,6 +105,7 @@ class SplitPlan:
                       for name, offset, p in zip(names * 2, offsets, weights, strict=False)]
             send(worker.outgoing, b"C", header={
                 "op": "forward", "step": self.step, "images": len(x), "rows": [part.start, part.stop],
+                "parts": len(self.parts),
                 "architecture": None if worker.architecture == self.architecture else self.architecture,
                 "modes": [layer.training for layer in all_layers(self.layers)],  # e.g. a Dropout set to eval
                 "arena": [arena.fd, arena.size] if fresh else None, "weights": arrays[:len(names)],

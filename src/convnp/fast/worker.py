@@ -57,8 +57,8 @@ class _Replica:
         offset, dtype, shape = command["x"]
         x = self.arena.view(offset, dtype, shape)
         self.images, self.rows, self.step = command["images"], slice(*command["rows"]), command["step"]
-        self.plan = None
-        with Exchange(self.images, rows=self.rows, caller=caller), as_part():
+        self.parts, self.plan = command["parts"], None
+        with Exchange(self.images, rows=self.rows, caller=caller, count=self.parts), as_part():
             self.plan = plan(self.model.layers, True)
             return self.plan.forward(x)
 
@@ -68,7 +68,7 @@ class _Replica:
         if self.plan is None or command["step"] != self.step:
             raise RuntimeError(f"backward for step {command['step']}, but the last forward was "
                                f"step {self.step}")
-        with Exchange(self.images, rows=self.rows, caller=caller), as_part():
+        with Exchange(self.images, rows=self.rows, caller=caller, count=self.parts), as_part():
             dx = self.plan.backward(dy, command["input_grad"])
         for param, target in self.gradients:
             np.copyto(target, param.grad)
