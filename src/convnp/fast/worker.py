@@ -32,7 +32,8 @@ class _Replica:
 
     def __init__(self):
         self.model = self.arena = self.plan = self.step = None
-        self.images = self.rows = None
+        self.images = self.rows = self.parts = None
+        self.gradients = []  # (parameter, its place in shared memory)
 
     def forward(self, command, caller):
         from ..model.serialization import build
