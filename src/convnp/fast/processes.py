@@ -94,7 +94,7 @@ def get_num_processes() -> int:
 
 def set_num_processes(count: int) -> int:
     """Split training steps over ``count`` processes from now on (1: none); returns the previous
-    count. Workers beyond the new count are stopped."""
+    count. Missing workers start now, in the background; workers beyond the new count stop."""
     global _count
     count = _checked(count, "set_num_processes")
     previous, _count = _count, count
@@ -102,6 +102,7 @@ def set_num_processes(count: int) -> int:
         stopping, _workers[count - 1:] = _workers[count - 1:], []
     for worker in stopping:
         worker.close()
+    release_workers(take_workers(count - 1) or [])  # starts them; the first steps need not wait
     return previous
 
 
