@@ -27,8 +27,9 @@ run, so the step computes what one process computes:
 
 Small messages go over pipes, as raw bytes after a one-byte tag and JSON headers — no pickle;
 the weights, the gradients and the images over shared memory (a ``memfd`` both map: Linux only).
-Workers start in the background on the first batch that would use them (about a second) — until
-then batches run in this process — and stop with it. A worker that fails or stops mid-step is
+Workers start in the background (about a second: a fresh interpreter) when ``set_num_processes``
+is called, or, set from the environment, on the first batch that would use them — until they are
+ready, batches run in this process — and stop with it. A worker that fails or stops mid-step is
 closed with a warning and the step is run again in this process, from the state it started in.
 
 Measured with the exchanges, training at batch 64 against the threads: cifar-resnet14 1.23×,
