@@ -17,8 +17,8 @@ run, so the step computes what one process computes:
 * each BatchNorm's per-channel statistics, twice a layer: in forward each part's sum and sum of
   squares about its own mean, merged into the whole batch's mean and variance by Chan et al.'s
   rule (:func:`gathered`: every process gets every part's, in part order); in backward the
-  parts' ``sum(dy)`` and ``sum(dy * (x - mean))``, added by the caller in part order and the
-  total sent back (:func:`combined`);
+  parts' ``sum(dy)`` and ``sum(dy * (x - mean))``, gathered the same way and added in part
+  order by every process (:func:`combined`);
 * each Dropout's mask — drawn by the caller for the whole batch from the layer's generator, as
   one process would, each worker sent its rows (:meth:`Exchange.mask_rows`);
 * the weights (the caller's, copied into memory both processes map, before every forward) and
@@ -164,9 +164,9 @@ def take_workers(count: int):
 
 
 def release_workers(workers) -> None:
+    """Give back workers this thread took (:func:`take_workers`)."""
     for worker in workers:
-        if worker.lock.locked():
-            worker.lock.release()
+        worker.lock.release()
 
 
 def split_steps() -> int:
@@ -213,7 +213,7 @@ def combined(totals: np.ndarray) -> np.ndarray:
     """``totals`` (one part's float64 sums) plus every other part's, in part order, where a split
     step is running; else ``totals``."""
     group = active()
-    return totals if group is None else group.combine(totals)
+    return totals if group is None else group.gather(totals).sum(axis=0)  # the same sum in every process
 
 
 def gathered(values: np.ndarray) -> np.ndarray:
@@ -256,18 +256,6 @@ class Exchange:
         for worker in self.workers:
             send(worker.outgoing, b"T", stack)
         return stack
-
-    def combine(self, totals):
-        totals = np.ascontiguousarray(totals, np.float64)
-        if self.caller is not None:
-            send(self.caller[1], b"S", totals)
-            return receive_array(self.caller[0], b"T", totals.shape, np.float64)
-        total = totals.copy()
-        for worker in self.workers:  # part order
-            total += receive_array(worker.incoming, b"S", totals.shape, np.float64)
-        for worker in self.workers:
-            send(worker.outgoing, b"T", total)
-        return total
 
     def mask_rows(self, draw, shape, dtype):
         """This part's rows of a mask over the whole batch (``shape``: this part's input):
