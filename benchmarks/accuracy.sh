@@ -2,16 +2,20 @@
 # Accuracy benchmarks of the zoo models on the full datasets, through the CLI exactly as a user
 # runs it. Results (test accuracy, seconds per epoch) go to benchmarks/RESULTS.md by hand.
 #
-#   CONVNP_DATA=../shared/data bash benchmarks/accuracy.sh [issue3|issue6|cifar10] [RUNS_DIR]
+#   CONVNP_DATA=../shared/data bash benchmarks/accuracy.sh [issue3|issue6|cifar10] [RUNS_DIR] [TRAIN_ARGS...]
+#
+# TRAIN_ARGS go to every run, e.g. `bash benchmarks/accuracy.sh cifar10 runs/accuracy --processes 2`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set_name=${1:-issue3}
 runs=${2:-runs/accuracy}
+shift $(($# < 2 ? $# : 2))
+extra=("$@")
 
 train() {  # train NAME ARGS...: one run, its epoch lines kept in RUNS/NAME.log
   local name=$1; shift
-  echo "== convnp train $* --out $runs/$name"
-  convnp train "$@" --out "$runs/$name" 2>&1 | tr '\r' '\n' | grep -E '^(Epoch [0-9]+/[0-9]+  |Training|test accuracy)' \
+  echo "== convnp train $* ${extra[*]} --out $runs/$name"
+  convnp train "$@" "${extra[@]}" --out "$runs/$name" 2>&1 | tr '\r' '\n' | grep -E '^(Epoch [0-9]+/[0-9]+  |Training|test accuracy)' \
     | tee "$runs/$name.log"
 }
 

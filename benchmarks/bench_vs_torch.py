@@ -2,7 +2,7 @@
 
     python benchmarks/bench_vs_torch.py [--nets seed002 simple-cnn cifar-small | all]
         [--batch-sizes 32 64 128 256] [--seconds 1.0] [--rounds 7] [--profile] [--memory]
-        [--scaling] [--no-onnxruntime]
+        [--scaling] [--modes train infer] [--processes K] [--no-onnxruntime]
 
 For every net: build the convnp model and its PyTorch twin with identical weights
 (``cn.interop.to_torch``), check that one training step of each framework in float32 is as close
@@ -16,17 +16,16 @@ cancels most of the noise of a shared machine. float32 throughout.
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import platform
 import subprocess
 import sys
-import time
 
 THREADS = os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")  # before numpy is imported
 os.environ.setdefault("OMP_NUM_THREADS", THREADS)
 
 import numpy as np  # noqa: E402
+import profiling  # noqa: E402  (benchmarks/profiling.py)
 import torch  # noqa: E402
 
 import convnp as cn  # noqa: E402
@@ -126,97 +125,6 @@ def peak_memory_mb(framework, net, batch_size):
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def profile(net, batch_size, steps=20):
-    """Print where one training step's time goes: convnp per kind of plan step (a Conv2d with
-    what it fuses, a BatchNorm2d, a residual block's add + ReLU, ...; time inside nested steps
-    counts for them, not their block), with the cores each kept busy (process CPU time / wall
-    time: 1.0 is one core), and PyTorch per operator, both per step."""
-    from convnp.fast import planner
-
-    model, twin, x, y = make_pair(net, batch_size)
-    step = ConvnpStep(model, x, y)
-    times = collections.defaultdict(lambda: np.zeros(5))  # kind -> forward s, CPU s, backward s, CPU s, calls
-    inner = []  # (wall, CPU) time spent in nested steps, per open step
-    make_plan = planner.plan
-
-    def timed(original, kind, phase):
-        def wrapped(*args):
-            inner.append(np.zeros(2))
-            start = np.array([time.perf_counter(), time.process_time()])
-            result = original(*args)
-            spent = np.array([time.perf_counter(), time.process_time()]) - start
-            times[kind][2 * phase:2 * phase + 2] += spent - inner.pop()
-            times[kind][4] += phase == 0
-            if inner:
-                inner[-1] += spent
-            return result
-        return wrapped
-
-    def timed_plan(*args, **kwargs):
-        plan = make_plan(*args, **kwargs)
-        for _, plan_step in plan.steps:
-            kind = _step_kind(plan_step)
-            plan_step.forward = timed(plan_step.forward, kind, 0)
-            plan_step.backward = timed(plan_step.backward, kind, 1)
-        return plan
-
-    planner.plan = timed_plan
-    try:
-        step.train()
-        times.clear()
-        start, cpu = time.perf_counter(), time.process_time()
-        for _ in range(steps):
-            step.train()
-        total = (time.perf_counter() - start) / steps * 1e3
-        total_cpu = (time.process_time() - cpu) / steps * 1e3
-    finally:
-        planner.plan = make_plan
-    print(f"\nprofile: {net}, batch {batch_size}, one training step = {total:.2f} ms (convnp), "
-          f"{total_cpu / total:.2f} cores busy")
-    print(f"{'plan step (per step of training)':<52}{'calls':>6}{'forward ms':>12}{'cores':>7}"
-          f"{'backward ms':>13}{'cores':>7}")
-    for kind, row in sorted(times.items(), key=lambda item: -(item[1][0] + item[1][2])):
-        forward, forward_cpu, backward, backward_cpu, calls = row
-        forward_ms, backward_ms = forward / steps * 1e3, backward / steps * 1e3
-        print(f"{kind:<52}{int(calls) // steps:>6}{forward_ms:>12.2f}{_cores(forward_cpu, forward):>7}"
-              f"{backward_ms:>13.2f}{_cores(backward_cpu, backward):>7}")
-    layers_ms = sum(kind[0] + kind[2] for kind in times.values()) / steps * 1e3
-    print(f"{'loss + optimizer step + overhead':<58}{total - layers_ms:>12.2f}")
-    _torch_profile(twin, x, y, steps)
-
-
-def _cores(cpu_seconds, wall_seconds) -> str:
-    return f"{cpu_seconds / wall_seconds:.2f}" if wall_seconds > 0 else "-"
-
-
-def _step_kind(plan_step) -> str:
-    """A plan step as a row of the profile: the layer, and what the step fuses with it."""
-    layer = getattr(plan_step, "conv", None) or getattr(plan_step, "layer", None)
-    if layer is None:
-        return "Residual add" + (" + ReLU" if plan_step.relu is not None else "")
-    text = repr(layer)
-    if getattr(plan_step, "norm", None) is not None:
-        text += " + BatchNorm2d"
-    return text + (" + ReLU" if getattr(plan_step, "relu", None) is not None else "")
-
-
-def _torch_profile(twin, x, y, steps):
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
-    torch_step = TorchStep(twin, x, y)
-    torch_step.train()
-    with torch_profile(activities=[ProfilerActivity.CPU]) as result:
-        start = time.perf_counter()
-        for _ in range(steps):
-            torch_step.train()
-        total = (time.perf_counter() - start) / steps * 1e3
-    print(f"PyTorch, the same step = {total:.2f} ms under its profiler; its operators (self time):")
-    rows = sorted(result.key_averages(), key=lambda row: -row.self_cpu_time_total)[:8]
-    for row in rows:
-        print(f"  {row.key:<50}{row.count // steps:>6}{row.self_cpu_time_total / steps / 1e3:>12.2f} ms")
-
-
 def machine_line():
     cpu = platform.processor() or platform.machine()
     try:
@@ -251,7 +159,8 @@ def main():
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32, 64, 128, 256])
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
     parser.add_argument("--rounds", type=int, default=7, help="A/B pairs per measurement")
-    parser.add_argument("--profile", action="store_true", help="per-layer time of one step")
+    parser.add_argument("--profile", action="store_true",
+                        help="per-layer time of one training step and/or inference pass (--modes)")
     parser.add_argument("--memory", action="store_true", help="peak memory of a training step")
     parser.add_argument("--scaling", action="store_true", help="simple-cnn step time vs batch/image size")
     parser.add_argument("--modes", nargs="+", choices=["train", "infer"], default=["train", "infer"])
@@ -267,7 +176,12 @@ def main():
     print(machine_line() + (f"; convnp training on {args.processes} processes" if args.processes > 1 else ""))
     if args.profile:
         for net in (cn.models.names() if "all" in args.nets else args.nets):
-            profile(net, args.batch_sizes[0])
+            print(f"\n== {net}")
+            model, twin, x, y = make_pair(net, args.batch_sizes[0])
+            if "train" in args.modes:
+                profiling.profile_training(model, twin, x, y)
+            if "infer" in args.modes:
+                profiling.profile_inference(model, twin, x, onnxruntime=not args.no_onnxruntime)
         return
     if args.scaling:
         scaling(args.seconds, args.rounds)

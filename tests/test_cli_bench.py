@@ -44,3 +44,30 @@ def test_bench_all_runs_every_zoo_model(capsys, monkeypatch):
     assert status == 0
     rows = [line.split()[:3] for line in out.splitlines()[1:]]
     assert rows == [[name, "4", mode] for name in ("seed000", "lenet5") for mode in ("train", "infer")]
+
+
+def test_the_benchmark_profile_covers_every_layer_of_a_training_step_and_an_inference_pass():
+    """``bench_vs_torch.py --profile``: convnp's plan steps, PyTorch's operators and onnxruntime's
+    node types, for both modes (a smoke test of the benchmark script: no timing assertions)."""
+    import os
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("onnxruntime")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_vs_torch.py"), "--profile",
+                             "--nets", "seed002", "--batch-sizes", "16"], capture_output=True, text=True,
+                            timeout=600, env=dict(os.environ, CONVNP_NUM_THREADS="2"))
+    assert result.returncode == 0, result.stderr
+    training, inference = result.stdout.split("profile: inference")
+    for section in (training, inference):  # every layer of seed002 has a row (the ReLUs fused)
+        for layer in ("Conv2d(1→8, k=5)", "Conv2d(8→16, k=5)", "MaxPool2d(k=2) + ReLU", "Linear(256→10)"):
+            row = rf"^{re.escape(layer)}\s+\d+\s+\d+\.\d\d"  # name, calls, ms
+            assert re.search(row, section, re.MULTILINE), (layer, section)
+        assert "aten::" in section  # PyTorch's operators
+    assert "one step =" in training and "part(s) side by side" in inference
+    assert re.search(r"^\s+Conv\s+2\s+\d+\.\d\d ms", inference, re.MULTILINE)  # onnxruntime's 2 convs

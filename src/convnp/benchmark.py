@@ -7,6 +7,7 @@ cancels most of the noise of a shared machine.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -55,7 +56,7 @@ class OnnxRuntimeStep:
     """Inference of a torch twin exported to ONNX, run by onnxruntime on ``threads`` threads: the
     anchor a user would pick for CPU inference (needs torch, onnx and onnxruntime)."""
 
-    def __init__(self, twin, x, threads=2):
+    def __init__(self, twin, x, threads=2, profiling=False):
         import io
         import warnings
 
@@ -70,6 +71,11 @@ class OnnxRuntimeStep:
         twin.train()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        if profiling:  # then session.end_profiling() writes a JSON file there and returns its name
+            import tempfile
+
+            options.enable_profiling = True
+            options.profile_file_prefix = os.path.join(tempfile.gettempdir(), "convnp-onnxruntime-profile")
         self.session = onnxruntime.InferenceSession(buffer.getvalue(), options,
                                                     providers=["CPUExecutionProvider"])
         self.x = x
