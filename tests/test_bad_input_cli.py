@@ -142,6 +142,13 @@ def test_bad_train_flags_name_the_flag(argv, fragment, tmp_path, capsys, monkeyp
     one_line_error(status, err, fragment)
 
 
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_bench_processes_must_be_positive(value, capsys):
+    status, _, err = run_cli(capsys, "bench", "--models", "seed000", "--batch-sizes", "8",
+                             "--processes", value)
+    one_line_error(status, err, f"--processes: the number of processes must be a positive int, got {value}")
+
+
 def test_evaluate_on_a_dataset_of_another_shape_says_so(finished_run, capsys):
     status, _, err = run_cli(capsys, "evaluate", finished_run, "--dataset", "cifar10")
     one_line_error(status, err, "takes inputs of shape (1, 28, 28), but cifar10 images have shape")

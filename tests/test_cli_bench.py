@@ -71,3 +71,22 @@ def test_the_benchmark_profile_covers_every_layer_of_a_training_step_and_an_infe
         assert "aten::" in section  # PyTorch's operators
     assert "one step =" in training and "part(s) side by side" in inference
     assert re.search(r"^\s+Conv\s+2\s+\d+\.\d\d ms", inference, re.MULTILINE)  # onnxruntime's 2 convs
+
+
+def test_bench_on_two_processes_splits_the_training_steps(capsys):
+    import pytest
+
+    import convnp as cn
+
+    if not cn.fast.processes.available():
+        pytest.skip("worker processes need Linux")
+    steps = cn.fast.processes.split_steps()
+    try:  # cifar-small's 64 images are worth two processes
+        status, out, _ = run_cli(capsys, "bench", "--models", "cifar-small", "--batch-sizes", "64",
+                                 "--seconds", "0.02", "--rounds", "1", "--processes", "2")
+        assert cn.fast.get_num_processes() == 2
+    finally:
+        cn.fast.set_num_processes(1)
+    assert status == 0 and [row.split()[:3] for row in out.splitlines()[1:]] == [
+        ["cifar-small", "64", "train"], ["cifar-small", "64", "infer"]]
+    assert cn.fast.processes.split_steps() > steps

@@ -8,7 +8,7 @@ import math
 from .. import models
 from ..benchmark import ConvnpStep, TorchStep, compare, make_model_and_batch, throughput
 from ..interop import to_torch
-from .common import CLIError
+from .common import CLIError, set_processes
 
 MAX_BATCH = 4096  # a benchmark batch beyond this only measures the allocator (or runs out of memory)
 
@@ -26,6 +26,9 @@ def add_parser(subparsers):
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--torch", action="store_true", help="compare with PyTorch (if installed)")
+    parser.add_argument("--processes", type=int, metavar="K",
+                        help="split each training batch over K processes, as convnp train --processes "
+                             "does (Linux; default $CONVNP_NUM_PROCESSES or 1)")
     parser.set_defaults(run=run)
 
 
@@ -38,6 +41,7 @@ def run(args) -> int:
     if max(args.batch_sizes) > MAX_BATCH or not math.isfinite(args.seconds):
         raise CLIError(f"--batch-sizes must be at most {MAX_BATCH} and --seconds finite, got "
                        f"{args.batch_sizes} and {args.seconds}")
+    set_processes(args.processes, None)
     header = f"{'model':<13}{'batch':>6}{'mode':>7}{'convnp img/s':>14}"
     print(header + (f"{'torch img/s':>13}{'ratio':>7}" if args.torch else ""))
     names = models.names() if "all" in args.models else args.models

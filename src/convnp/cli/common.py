@@ -4,17 +4,36 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from .. import datasets
 from .._io import atomic_write
+from ..fast import processes, set_num_processes
 from ..model.serialization import load_model
 
 
 class CLIError(Exception):
     """A failure the user caused; the CLI prints its message on one line and exits with 2."""
+
+
+def set_processes(count, group) -> None:
+    """``--processes`` (train, bench): how many processes split each training batch
+    (:mod:`convnp.fast.processes`); ``group``: the MPI group this process trains in, or None."""
+    if count is None:
+        return
+    if group is not None and count > 1:
+        raise CLIError(f"--processes {count} splits batches within one process's step; under MPI each "
+                       f"rank already trains on its own core: leave --processes out")
+    try:
+        set_num_processes(count)
+    except ValueError as error:
+        raise CLIError(f"--processes: {str(error).split(': ', 1)[1]}") from None
+    if count > 1 and not processes.start_workers():  # ready before the first batch
+        print(f"convnp: warning: the {count - 1} worker process(es) did not start in time; batches run in "
+              f"this process until they do", file=sys.stderr)
 
 
 def write_json(path, value) -> None:

@@ -12,12 +12,20 @@ from .._io import remove_stale_temporaries
 from ..datasets import transforms
 from ..distributed import launched_group
 from ..distributed.launch import from_root, resume_from_root
-from ..fast import processes, set_num_processes
 from ..losses import CrossEntropyLoss
 from ..model.callbacks import LRSchedulerCallback
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.training import NonFiniteLossError
-from .common import CLIError, ensure_directory, load_split_data, percent, read_json, seeds, write_json
+from .common import (
+    CLIError,
+    ensure_directory,
+    load_split_data,
+    percent,
+    read_json,
+    seeds,
+    set_processes,
+    write_json,
+)
 
 OPTIMIZERS = {  # name: (class, default learning rate, extra arguments)
     "sgd": (optim.SGD, 0.01, {"momentum": 0.9}),
@@ -64,22 +72,6 @@ def add_parser(subparsers):
                         help="split each batch over K processes, which share no interpreter lock "
                              "(Linux; default $CONVNP_NUM_PROCESSES or 1; the same numbers)")
     parser.set_defaults(run=run)
-
-
-def set_processes(count, group) -> None:
-    """``--processes``: how many processes split each batch (:mod:`convnp.fast.processes`)."""
-    if count is None:
-        return
-    if group is not None and count > 1:
-        raise CLIError(f"--processes {count} splits batches within one process's step; under MPI each "
-                       f"rank already trains on its own core: leave --processes out")
-    try:
-        set_num_processes(count)
-    except ValueError as error:
-        raise CLIError(f"--processes: {str(error).split(': ', 1)[1]}") from None
-    if count > 1 and not processes.start_workers():  # ready before the first batch
-        print(f"convnp: warning: the {count - 1} worker process(es) did not start in time; batches run in "
-              f"this process until they do", file=sys.stderr)
 
 
 def run_config(args) -> tuple[dict, Path]:
