@@ -68,7 +68,7 @@ def profile_training(model, twin, x, y, steps=20):
     """Print one training step's time per plan step (convnp) and per operator (PyTorch)."""
     step = ConvnpStep(model, x, y)
     with _StepTimes(time.process_time) as times:
-        step.train()
+        _warm_up(step.train)
         times.rows.clear()
         total, cores = _timed_loop(step.train, steps, time.process_time)
     print(f"\nprofile: training, batch {len(x)}, one step = {total:.2f} ms (convnp), {cores:.2f} cores busy")
@@ -90,7 +90,7 @@ def profile_inference(model, twin, x, steps=20, onnxruntime=True):
     spent it), per operator (PyTorch) and per node type (onnxruntime)."""
     step = ConvnpStep(model, x, None)
     with _StepTimes(time.thread_time) as times:
-        step.infer()
+        _warm_up(step.infer)
         times.rows.clear()
         total, cores = _timed_loop(step.infer, steps, time.process_time)
     work = inference.multiply_adds_per_image(model.layers, x.shape[1:], training=True)  # as predict counts
@@ -106,6 +106,12 @@ def profile_inference(model, twin, x, steps=20, onnxruntime=True):
     _torch_operators(TorchStep(twin, x, np.zeros(len(x), np.int64)).infer, steps, "inference pass")
     if onnxruntime:
         _onnxruntime_nodes(twin, x, steps)
+
+
+def _warm_up(function, runs=5):
+    """A few runs first: the workspace's blocks, BLAS's threads and the caches settle in."""
+    for _ in range(runs):
+        function()
 
 
 def _timed_loop(function, steps, clock):
@@ -134,7 +140,7 @@ def _step_kind(plan_step) -> str:
 def _torch_operators(function, steps, what):
     from torch.profiler import ProfilerActivity, profile
 
-    function()
+    _warm_up(function)
     with profile(activities=[ProfilerActivity.CPU]) as result:
         total, _ = _timed_loop(function, steps, time.process_time)
     print(f"PyTorch, the same {what} = {total:.2f} ms under its profiler; its operators (self time):")
@@ -145,7 +151,7 @@ def _torch_operators(function, steps, what):
 
 def _onnxruntime_nodes(twin, x, steps):
     ort = OnnxRuntimeStep(twin, x, int(os.environ.get("OMP_NUM_THREADS", "2")), profiling=True)
-    ort.infer()
+    _warm_up(ort.infer)
     total, _ = _timed_loop(ort.infer, steps, time.process_time)
     with open(ort.session.end_profiling()) as file:
         events = json.load(file)
@@ -156,7 +162,7 @@ def _onnxruntime_nodes(twin, x, steps):
             row = nodes[event["args"].get("op_name", "?")]
             row[0] += event["dur"]
             row[1] += 1
-    runs = steps + 1  # the profile covers the warm-up run too
+    runs = steps + 5  # the profile covers the warm-up runs too
     print(f"onnxruntime, the same inference pass = {total:.2f} ms under its profiler; its node types:")
     for op, (micros, calls) in sorted(nodes.items(), key=lambda item: -item[1][0]):
         print(f"  {op:<50}{calls // runs:>6}{micros / runs / 1e3:>12.2f} ms")
