@@ -114,7 +114,7 @@ def _layout_of(a, channels_last=None):
     return _Layout(a, channels_last), a
 
 
-def _values_per_channel(x) -> int:
+def values_per_channel(x) -> int:
     """m: the values per channel of the whole batch (of every process's part in a split step)."""
     return x.size // max(1, x.shape[0] * x.shape[1]) * whole_batch(x.shape[0])
 
@@ -127,7 +127,7 @@ def batch_norm_train_forward(x, weight, bias, eps):
     memory, on the engine's threads. Returns ``y, cache, mean, var`` (cache: ``(x - mean, inv_std)``).
     """
     layout, x = _layout_of(x)
-    count, split = _values_per_channel(x), active() is not None  # m; the batch split over processes
+    count, split = values_per_channel(x), active() is not None  # m; the batch split over processes
     x_rows = layout.rows(x)
     if split:  # one meeting instead of two: each part centres on its own mean (_merged)
         part_sums = layout.part_total(lambda b: layout.sums(b, x_rows))
@@ -191,7 +191,7 @@ def batch_norm_train_backward(dy, cache, weight):
     centred, inv_std, *moved = cache  # moved: in a split step, the whole mean less this part's
     layout, centred = _layout_of(centred)
     _, dy = _layout_of(dy, layout.channels_last)  # dy in the centred input's memory order
-    count = _values_per_channel(dy)
+    count = values_per_channel(dy)
     dy_rows, centred_rows = layout.rows(dy), layout.rows(centred)
     sums = layout.part_total(lambda b: np.stack([layout.sums(b, dy_rows),
                                                  layout.sums(b, dy_rows, centred_rows)]))
@@ -201,9 +201,9 @@ def batch_norm_train_backward(dy, cache, weight):
     dbias = sums[0].astype(dy.dtype)
     dweight = (sums[1] * inv_std).astype(dy.dtype)
     k = weight * inv_std
-    a = layout.vector(-k * inv_std * dweight / count)
-    c = -k * dbias / count - (-k * inv_std * dweight / count) * (moved[0] if moved else 0)
-    c, k = layout.vector(c), layout.vector(k)
+    slope = -k * inv_std * dweight / count
+    c = -k * dbias / count - slope * (moved[0] if moved else 0)
+    a, c, k = layout.vector(slope), layout.vector(c), layout.vector(k)
     dx = workspace.empty_like(centred, dy.dtype)
     dx_rows = layout.rows(dx)
 

@@ -208,11 +208,8 @@ def matmul(a, b, out=None):
 
 
 def _in_part(function, part):
-    _state.in_part = True
-    try:
+    with as_part(uses_blas=False):  # run_parts holds BLAS itself
         return function(part)
-    finally:
-        _state.in_part = False
 
 
 def _executor() -> ThreadPoolExecutor:

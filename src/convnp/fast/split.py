@@ -20,7 +20,7 @@ import numpy as np
 from ..layers import BatchNorm1d, BatchNorm2d, Dropout
 from ..layers.container import Chain
 from . import parallel, processes
-from .normalization import batch_norm_train_forward
+from .normalization import batch_norm_train_forward, values_per_channel
 from .pipes import Arena, WorkerFailed, receive_array, receive_header, send
 from .processes import Exchange
 
@@ -161,9 +161,7 @@ class SplitPlan:
         if not isinstance(error, WorkerBusy):  # else another thread's step is using them
             _close(self.workers)
         _restore_state(self.saved)
-        from .planner import plan
-
-        self.fallback = plan(self.layers, True)
+        self.fallback = _planned(self.layers)
         return self.fallback
 
 
@@ -182,7 +180,7 @@ class NormStep:
     def forward(self, x):
         layer = self.layer
         layer._check(x)
-        count = x.size // max(1, len(x)) // layer.num_features * processes.whole_batch(len(x))
+        count = values_per_channel(x)  # of the whole batch
         if count <= 1:
             raise ValueError(f"{layer!r}: expected more than 1 value per channel when training, got "
                              f"input of shape {x.shape}; use a larger batch or call eval()")
