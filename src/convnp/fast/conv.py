@@ -62,6 +62,7 @@ from .activations import relu_inplace
 from .conv_backward import FEW_CHANNELS, backward_full_correlation, dx_route, input_grad, weight_rows
 from .conv_band import COPY_MACS, band_chunks, band_weight_grad, band_weights, block_for
 from .conv_shift import shift_for, shift_forward_into
+from .products import product_into, rows_product
 from .routes import forced
 from .windows import column_chunks, pad_channels_last, transposed_chunks
 
@@ -170,7 +171,7 @@ def _forward_into(y_2d, cache: ConvCache, bias, relu):
     out = y_2d.reshape(-1, matrix.shape[0])  # (N*OH*OW, O), or (N*OH*OW/B, B*O) on the band route
     built = 0  # one chunk alive at a time: a list of them would hold the whole window matrix
     for rows, lhs in chunks:  # (rows, K) pieces of the window (or band) matrix
-        np.matmul(lhs, matrix.T, out=out[rows])
+        product_into(lhs, matrix.T, out[rows])
         if separate_bias is not None:
             out[rows] += separate_bias  # while this piece of the output is still in cache
         if relu:
@@ -281,7 +282,7 @@ def _backward_part(dy, cache: ConvCache, need_input_grad: bool):
             # the product is 1.9x faster (a stem's part: 0.96 -> 0.51 ms), and by np.dot, which
             # lets go of the interpreter lock where np.matmul keeps it (a result of 500 numbers
             # or fewer), so the other thread's part runs meanwhile (docs/performance.md, "Threads").
-            product = np.dot(lhs.T, dy_rows[rows]).T if cache.transposed else dy_rows[rows].T @ lhs
+            product = np.dot(lhs.T, dy_rows[rows]).T if cache.transposed else rows_product(dy_rows[rows], lhs)
             if dmatrix is None:
                 dmatrix = product
             else:

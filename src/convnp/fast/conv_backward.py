@@ -26,6 +26,7 @@ import numpy as np
 
 from . import workspace
 from .conv_band import band_input_grad
+from .products import product_into, rows_product
 from .routes import forced
 from .windows import column_chunks, crop_to_nchw, offset_slice, scatter_add_windows, window_view
 
@@ -65,7 +66,7 @@ def input_grad(dy_2d, cache: ConvCache):
         product = workspace.empty((n * oh * ow, c), dy_2d.dtype)
         for i in range(kh):
             for j in range(kw):
-                np.matmul(dy_2d, cache.weight[:, :, i, j], out=product)  # (N*OH*OW, C)
+                product_into(dy_2d, cache.weight[:, :, i, j], product)  # (N*OH*OW, C)
                 grad_padded[offset_slice(i, j, cache.stride, cache.out_hw)] += product.reshape(n, oh, ow, c)
     return crop_to_nchw(grad_padded, cache.pads, (h, w))  # (N, C, H, W) view
 
@@ -94,7 +95,7 @@ def _input_grad_rows(dy_2d, cache: ConvCache):
     product = workspace.empty((n * oh * wp, c), dy_2d.dtype)
     for p in range(kh):
         kernel_row = cache.weight[:, :, p, ::-1].transpose(2, 0, 1).reshape(kw * out_channels, c)  # (KW*O, C)
-        np.matmul(rows, kernel_row, out=product)  # (N*OH*Wp, C)
+        product_into(rows, kernel_row, product)  # (N*OH*Wp, C)
         grad_padded[:, p:p + oh] += product.reshape(n, oh, wp, c)
     return grad_padded
 
@@ -148,8 +149,8 @@ def backward_full_correlation(dy_2d, cache: ConvCache, need_input_grad: bool):
     dflipped = np.zeros(flipped.shape, dtype=dy_2d.dtype)  # (KH*KW*O, C)
     for chunk_rows, chunk in dy_chunks:  # D's rows, each chunk padded while in cache
         if need_input_grad:
-            np.matmul(chunk, flipped, out=dx_2d[chunk_rows])  # (rows, C)
-        dflipped += chunk.T @ x_2d[chunk_rows]
+            product_into(chunk, flipped, dx_2d[chunk_rows])  # (rows, C)
+        dflipped += rows_product(chunk, x_2d[chunk_rows])  # chunk.T @ x
     dweight = dflipped.reshape(kh, kw, out_channels, c)[::-1, ::-1].transpose(2, 3, 0, 1)  # (O, C, KH, KW)
     dx = None if dx_2d is None else dx_2d.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W) view
     return dx, dweight

@@ -27,6 +27,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import workspace
 from .parallel import blas_held
+from .products import product_into
 from .routes import forced
 from .windows import images_per_chunk
 
@@ -176,7 +177,7 @@ def band_input_grad(dy_2d, weight, padded_shape, stride, out_hw, block):
         rows = slice(start * rows_per_image, stop * rows_per_image)
         for p in range(kh):
             dx_p = product[:rows.stop - rows.start]
-            np.matmul(dy_band[rows], kernel_rows[:, p], out=dx_p)  # (rows, SPAN*C)
+            product_into(dy_band[rows], kernel_rows[:, p], dx_p)  # (rows, SPAN*C)
             _scatter_add_bands(dx_p, grad_padded[start:stop, p:], stride, out_hw, block)
     return grad_padded
 

@@ -165,6 +165,15 @@ def blas_threads() -> int | None:
     return None if blas is None else int(blas.get())
 
 
+def blas_core() -> str | None:
+    """The name of the core whose kernels OpenBLAS runs (``"SkylakeX"``, ``"Haswell"``, ...), or
+    None where OpenBLAS (or that function) was not found."""
+    blas = _blas_threads()
+    if blas is None or blas.core is None:
+        return None
+    return blas.core().decode("ascii", "replace")
+
+
 def blas_held() -> bool:
     """Whether BLAS is held on one thread now by :func:`single_threaded_blas` (several engine
     threads, OpenBLAS found): a product that does not split into parts runs on one core."""
@@ -230,10 +239,12 @@ if hasattr(os, "register_at_fork"):
 
 
 class _BlasThreads(NamedTuple):
-    """OpenBLAS's C functions that get and set its thread count (in the library NumPy loaded)."""
+    """OpenBLAS's C functions that get and set its thread count and name the core whose kernels
+    it chose (in the library NumPy loaded)."""
 
     get: object
     set: object
+    core: object
 
 
 @functools.cache
@@ -257,7 +268,10 @@ def _find_openblas() -> _BlasThreads | None:
             for suffix in ("64_", ""):
                 getter = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
                 setter = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
+                core = getattr(library, f"{prefix}_get_corename{suffix}", None)
                 if getter is not None and setter is not None:
                     getter.restype, setter.argtypes = ctypes.c_int, [ctypes.c_int]
-                    return _BlasThreads(getter, setter)
+                    if core is not None:
+                        core.restype, core.argtypes = ctypes.c_char_p, []
+                    return _BlasThreads(getter, setter, core)
     return None

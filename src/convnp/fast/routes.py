@@ -19,11 +19,11 @@ from contextlib import contextmanager
 
 BAND_CHOICES = (None, "off", "narrow", "wide")
 DX_CHOICES = (None, "columns", "offsets", "rows", "full-correlation")
-_forced = {"band": None, "dx": None, "gather": None, "chunk_bytes": None, "shift": None}
+_forced = {"band": None, "dx": None, "gather": None, "chunk_bytes": None, "shift": None, "stacked": None}
 
 
 @contextmanager
-def force_conv_route(band=None, dx=None, chunk_bytes=None, shift=None):
+def force_conv_route(band=None, dx=None, chunk_bytes=None, shift=None, stacked=None):
     """Force the routes of every fast convolution run inside the ``with`` block (a test hook).
 
     Parameters
@@ -44,6 +44,10 @@ def force_conv_route(band=None, dx=None, chunk_bytes=None, shift=None):
         forward. An int B: the shifted-rows forward for every stride-1 convolution that takes
         no band route (a forward pass alone takes it over the rule's band too), in bands of the
         largest divisor of the output width up to B.
+    stacked : None, True or False
+        None: the rule decides (:func:`.products.stacking`). True / False: the convolutions'
+        products always / never go in blocks of rows for OpenBLAS's small-matrix kernels
+        (:mod:`.products`; the same numbers either way, on any machine).
     """
     if band not in BAND_CHOICES:
         raise ValueError(f"force_conv_route: band must be one of {BAND_CHOICES}, got {band!r}")
@@ -54,7 +58,9 @@ def force_conv_route(band=None, dx=None, chunk_bytes=None, shift=None):
     if not (shift is None or shift == "off" or (isinstance(shift, int) and not isinstance(shift, bool)
                                                 and shift > 0)):
         raise ValueError(f"force_conv_route: shift must be None, 'off' or a positive int, got {shift!r}")
-    with _forcing(band=band, dx=dx, chunk_bytes=chunk_bytes, shift=shift):
+    if stacked is not None and not isinstance(stacked, bool):
+        raise ValueError(f"force_conv_route: stacked must be None, True or False, got {stacked!r}")
+    with _forcing(band=band, dx=dx, chunk_bytes=chunk_bytes, shift=shift, stacked=stacked):
         yield
 
 
@@ -91,6 +97,7 @@ def gathers_windows(channels: int, threshold: int) -> bool:
 
 
 def forced(choice: str):
-    """The value forced for ``choice`` ('band', 'dx', 'gather', 'chunk_bytes' or 'shift'), or None."""
+    """The value forced for ``choice`` ('band', 'dx', 'gather', 'chunk_bytes', 'shift' or
+    'stacked'), or None."""
     return _forced[choice]
 
