@@ -7,6 +7,8 @@ says why it is faster; tests prove every pair equal (float64 to 1e-10). What liv
 * :mod:`.conv`, :mod:`.conv_backward`, :mod:`.conv_band`, :mod:`.conv_shift`, :mod:`.windows` —
   convolution on channels-last memory, in cache-sized chunks, by the cheapest route for the
   layer's shape;
+* :mod:`.products` — the convolutions' products in row blocks for OpenBLAS's small-matrix
+  kernels, where BLAS runs on one thread of an AVX-512 core;
 * :mod:`.pooling` — pooling from strided views of the padded image, one pass per kernel offset;
 * :mod:`.activations` — ReLU with SIMD-friendly passes, tanh's backward in cache-sized pieces;
 * :mod:`.linear` — a backward that skips the first layer's ``dx`` and writes ``dW`` in place;
