@@ -8,8 +8,10 @@ AVX-512 cores (SkylakeX, Cooperlake, SapphireRapids) run a product of at most ``
 multiply-adds (M*N*K) directly on the operands, unpacked. So :func:`product_into` cuts the
 left operand into blocks of ``b`` rows, ``b*K*N <= SMALL_MACS``, and multiplies the stack of
 blocks in one ``matmul``: measured on one thread, the convolutions' shapes run 1.1-1.5x faster,
-on both threads side by side 1.3x. Elsewhere (the Haswell kernels of AVX2 cores) each block would
-pay the packing again: 0.6-0.98x (docs/performance.md, "Small-matrix kernels").
+on both threads side by side 1.3x. A sum over rows (a weight gradient, :func:`rows_product`)
+goes in blocks of 128-256 rows whose small products are then added. Elsewhere (the Haswell
+kernels of AVX2 cores) each block would pay the packing again: 0.6-0.98x (docs/performance.md,
+"Small-matrix kernels").
 
 When: only while BLAS runs on one thread (a part of a threaded step, a worker process, or BLAS
 set to one thread): one product on two BLAS threads beats two small-kernel halves run one after
@@ -17,7 +19,8 @@ the other. :func:`stacking` says whether the rule holds now; tests force it eith
 :func:`.routes.force_conv_route` (``stacked``).
 
 Numbers: each output number is the same dot product either way, but the small kernels may add
-its terms in another order: equal to the last bits, as for any other split of the rows.
+its terms in another order, and a sum over rows adds its blocks' sums: equal to the last bits,
+as for any other split of the rows.
 """
 
 from __future__ import annotations
