@@ -35,6 +35,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import environment_count, positive_int
+
 ENV_VAR = "CONVNP_NUM_THREADS"
 PART_MIN_MACS = 30e6  # work is split when each part gets this many multiply-adds (a conv counts its copies)
 _blas_depth = [0]  # nesting of single_threaded_blas blocks
@@ -54,23 +56,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _checked(count, who: str) -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"{who}: the number of threads must be a positive int, got {count!r}")
-    return count
-
-
-def _from_environment() -> int:
-    text = os.environ.get(ENV_VAR)
-    if not text:
-        return available_cores()
-    try:
-        return _checked(int(text), f"${ENV_VAR}")
-    except ValueError:
-        raise ValueError(f"${ENV_VAR}: the number of threads must be a positive int, got {text!r}") from None
-
-
-_threads = _from_environment()
+_threads = environment_count(ENV_VAR, "the number of threads", available_cores())
 
 
 def get_num_threads() -> int:
@@ -82,7 +68,7 @@ def set_num_threads(count: int) -> int:
     """Use ``count`` threads from now on (1: everything on the calling thread); returns the
     previous count, so ``previous = set_num_threads(1); ...; set_num_threads(previous)``."""
     global _threads, _pool
-    count = _checked(count, "set_num_threads")
+    count = positive_int(count, "the number of threads", "set_num_threads")
     previous, _threads = _threads, count
     with _pool_lock:
         if _pool is not None and count != previous:

@@ -49,6 +49,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from .._checks import environment_count, positive_int
 from .pipes import Arena, WorkerFailed, receive, receive_array, send
 
 ENV_VAR = "CONVNP_NUM_PROCESSES"
@@ -63,27 +64,14 @@ def available() -> bool:
 
 
 def _checked(count, who: str) -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"{who}: the number of processes must be a positive int, got {count!r}")
+    count = positive_int(count, "the number of processes", who)
     if count > 1 and not available():
         raise ValueError(f"{who}: worker processes need Linux (shared memory by memfd); got {count} "
                          f"processes on {sys.platform}")
     return count
 
 
-def _from_environment() -> int:
-    text = os.environ.get(ENV_VAR, "").strip()
-    if not text:
-        return 1
-    try:
-        count = int(text)
-    except ValueError:
-        raise ValueError(f"${ENV_VAR}: the number of processes must be a positive int, "
-                         f"got {text!r}") from None
-    return _checked(count, f"${ENV_VAR}")
-
-
-_count = _from_environment()
+_count = _checked(environment_count(ENV_VAR, "the number of processes", 1), f"${ENV_VAR}")
 _workers: list[Worker] = []
 _workers_lock = threading.Lock()
 
