@@ -177,11 +177,11 @@ def main():
             floor = floors[f"{net}/{mode}"]
             floor_s = floor["core_seconds"] / cores
             times = measured(net, mode, size, args.seconds, args.rounds, not args.no_onnxruntime)
-            line = (f"{net:<15}{mode:>6}{size:>6}{floor['gflop']:>8.3f}{floor_s * 1e3:>10.2f}"
-                    f"{times[0] * 1e3:>11.2f}{times[1] * 1e3:>10.2f}{times[1] / times[0]:>7.2f}"
+            line = (f"{net:<15}{mode:>6}{size:>6}{floor['gflop']:>8.3f}{floor_s * 1e3:>10.4g}"
+                    f"{times[0] * 1e3:>11.4g}{times[1] * 1e3:>10.4g}{times[1] / times[0]:>7.2f}"
                     f"{times[1] / floor_s:>12.2f}")
             if len(times) > 2:
-                line += f"{times[2] * 1e3:>8.2f}{times[2] / floor_s:>13.2f}"
+                line += f"{times[2] * 1e3:>8.4g}{times[2] / floor_s:>13.2f}"
             print(line, flush=True)
 
 
