@@ -7,11 +7,12 @@ For every Conv2d and Linear layer of a zoo net, the matrix products one training
 (forward ``(M, K) @ (K, O)``, input gradient ``(M, O) @ (O, K)``, weight gradient ``(M, K).T @
 (M, O)``; M = N*OH*OW rows, K = C*KH*KW; no input gradient for the first layer, as ``fit``
 skips it) or one inference pass needs (the forward products), each timed alone on one core
-with its operands in cache (in chunks of rows), in the fastest of the forms NumPy offers (one ``matmul``, the
-transposed product, blocks of rows for OpenBLAS's small-matrix kernels). The floor is their sum
-spread perfectly over the cores: a bound no such engine gets under, whatever it does about
-window copies, BatchNorm, the activations and the interpreter (all free here), since it
-still has to compute these products.
+with its operands in cache (in chunks of rows), in the fastest of the forms NumPy offers (one
+``matmul``, the transposed product, blocks of rows for OpenBLAS's small-matrix kernels). The
+floor is their sum spread perfectly over the cores: what these products cost at best, whatever
+an engine does about window copies, BatchNorm, the activations and the interpreter (all free
+here). Other matrix forms of the same convolutions multiply more numbers (bands, shifted rows)
+or fewer (Winograd); benchmarks/RESULTS.md has what they cost.
 
 The same run times PyTorch's step (and onnxruntime's inference), alternating with convnp's, and
 prints the best ratio the floor allows (PyTorch's time / the floor) beside the measured one.
@@ -165,7 +166,9 @@ def main():
         return floor_child(args)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     child = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]], env=env,
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True)
+    if child.returncode != 0:
+        sys.exit(f"gemm_floor: timing the products failed:\n{child.stderr}")
     floors = json.loads(child.stdout.strip().splitlines()[-1])
     cores = int(THREADS)
     ort = "" if args.no_onnxruntime else f"{'ort ms':>8}{'best vs ort':>13}"
