@@ -82,7 +82,7 @@ def test_the_script_prints_a_floor_and_the_measured_ratios_for_each_net_and_mode
 
 
 @pytest.mark.parametrize("option", ["--batch-size", "--infer-batch-size", "--rounds", "--seconds"])
-def test_a_count_or_time_that_is_not_positive_is_a_one_line_usage_error(option):
+def test_a_count_or_time_that_is_not_positive_is_a_usage_error_naming_the_option(option):
     result = subprocess.run([sys.executable, str(SCRIPT), option, "0"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2 and result.stdout == ""
